@@ -1,0 +1,225 @@
+//! `GET /facebook/login` and `GET /facebook/callback`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::config::FacebookConfig;
+use crate::error::{AppError, LoginRefusal};
+use crate::facebook::graph::GraphClient;
+use crate::facebook::login_state::{LoginSigner, parse_cookie_headers, unix_now_millis};
+
+/// State shared by the Facebook routes.
+#[derive(Debug)]
+pub struct FacebookState {
+    pub config: FacebookConfig,
+    pub graph: GraphClient,
+    pub signer: LoginSigner,
+}
+
+pub type SharedState = Arc<FacebookState>;
+
+/// Routes under `/facebook`.
+pub fn router() -> Router<SharedState> {
+    Router::new()
+        .route("/login", get(start_login))
+        .route("/callback", get(finish_login))
+}
+
+/// Redirects the browser to Facebook's login dialog, with a new state bound
+/// to this browser by a cookie.
+async fn start_login(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+    let cookies = read_cookies(&headers);
+    let login = state.signer.start(&cookies, unix_now_millis());
+
+    let dialog_url = build_dialog_url(&state.config, &login.state);
+
+    let mut response = (StatusCode::FOUND, [(header::LOCATION, dialog_url)]).into_response();
+    append_set_cookies(&mut response, &login.set_cookies);
+    response
+}
+
+/// Takes Facebook's redirect back: checks the state, exchanges the code and
+/// returns the token with every Page the user manages.
+async fn finish_login(
+    State(state): State<SharedState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let cookies = read_cookies(&headers);
+    let params = CallbackParams::parse(query.as_deref());
+    let state_param = params
+        .as_ref()
+        .ok()
+        .and_then(|params| params.state.as_deref());
+
+    let checked = state.signer.check(state_param, &cookies, unix_now_millis());
+
+    let outcome = match (params, checked.result) {
+        (Err(error), _) | (Ok(_), Err(error)) => Err(error),
+        (Ok(params), Ok(())) => complete_login(&state, params).await,
+    };
+
+    let mut response = match outcome {
+        Ok(body) => (StatusCode::OK, Json(body)).into_response(),
+        Err(error) => error.into_response(),
+    };
+    append_set_cookies(&mut response, &checked.set_cookies);
+    response
+}
+
+/// Runs the steps that need a verified state: the Facebook error check, the
+/// code exchange and the Pages list.
+async fn complete_login(state: &FacebookState, params: CallbackParams) -> Result<Value, AppError> {
+    // Facebook's error wins over a code sent with it.
+    if let Some(error) = params.error {
+        let refusal = Box::new(LoginRefusal {
+            error,
+            error_reason: params.error_reason,
+            error_description: params.error_description,
+            error_code: params.error_code,
+        });
+        return Err(if refusal.error == "access_denied" {
+            AppError::AccessDenied(refusal)
+        } else {
+            AppError::LoginFailed(refusal)
+        });
+    }
+    let code = params.code.ok_or(AppError::CodeMissing)?;
+
+    let token_data = state.graph.exchange_code(&code).await?;
+
+    let access_token = token_data
+        .get("access_token")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let pages = state.graph.list_pages(access_token).await?;
+
+    Ok(json!({ "token_data": token_data, "pages": { "data": pages } }))
+}
+
+/// The callback's query parameters that the service reads. Others, such as
+/// `granted_scopes` or `iss`, are ignored.
+#[derive(Debug, Default)]
+struct CallbackParams {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    error_reason: Option<String>,
+    error_description: Option<String>,
+    error_code: Option<String>,
+}
+
+impl CallbackParams {
+    /// Parses the query string. A repeated parameter is rejected, because
+    /// the intended copy is ambiguous, and an empty one counts as absent.
+    fn parse(query: Option<&str>) -> Result<Self, AppError> {
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            let known = matches!(
+                name.as_ref(),
+                "state" | "code" | "error" | "error_reason" | "error_description" | "error_code"
+            );
+            if !known {
+                continue;
+            }
+            if seen.insert(name.to_string(), value.into_owned()).is_some() {
+                return Err(AppError::InvalidQuery(format!(
+                    "the parameter {name} appears more than once; send it once"
+                )));
+            }
+        }
+        let mut take = |name: &str| seen.remove(name).filter(|value| !value.is_empty());
+        Ok(Self {
+            state: take("state"),
+            code: take("code"),
+            error: take("error"),
+            error_reason: take("error_reason"),
+            error_description: take("error_description"),
+            error_code: take("error_code"),
+        })
+    }
+}
+
+/// Builds the dialog URL with every value percent-encoded. No PKCE
+/// parameters: Facebook drops `code_challenge` in this flow and then rejects
+/// a `code_verifier` at the token exchange.
+fn build_dialog_url(config: &FacebookConfig, state: &str) -> String {
+    let address = format!(
+        "{}/{}/dialog/oauth",
+        config.dialog_url, config.graph_version
+    );
+    let mut url =
+        Url::parse(&address).expect("dialog base URL and version are validated at start-up");
+    url.query_pairs_mut()
+        .append_pair("client_id", &config.app_id)
+        .append_pair("redirect_uri", &config.redirect_uri)
+        .append_pair("scope", &config.scopes)
+        .append_pair("response_type", "code")
+        .append_pair("state", state);
+    url.into()
+}
+
+fn read_cookies(headers: &HeaderMap) -> Vec<(&str, &str)> {
+    let values = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok());
+    parse_cookie_headers(values)
+}
+
+fn append_set_cookies(response: &mut Response, set_cookies: &[String]) {
+    for cookie in set_cookies {
+        match HeaderValue::from_str(cookie) {
+            Ok(value) => {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            // Unreachable in practice: cookie names and values contain only
+            // base64url characters, digits and dots.
+            Err(error) => tracing::error!(%error, "failed to build a Set-Cookie header"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialog_url_percent_encodes_values() {
+        let mut config = FacebookConfig::sandbox(5000);
+        config.redirect_uri = "https://a.example.com/cb?next=/x&y=1".to_owned();
+        config.scopes = "pages_show_list,pages_messaging".to_owned();
+        let url = build_dialog_url(&config, "abc");
+        assert!(
+            url.contains("redirect_uri=https%3A%2F%2Fa.example.com%2Fcb%3Fnext%3D%2Fx%26y%3D1"),
+            "redirect_uri encoded: {url}"
+        );
+        assert!(
+            url.contains("scope=pages_show_list%2Cpages_messaging"),
+            "scope encoded: {url}"
+        );
+        assert!(url.contains("response_type=code"), "response_type: {url}");
+        assert!(!url.contains("code_challenge"), "no PKCE: {url}");
+    }
+
+    #[test]
+    fn callback_params_reject_repeats() {
+        let error = CallbackParams::parse(Some("state=a&state=b")).expect_err("repeat");
+        assert_eq!(error.code(), "invalid_query", "repeated state");
+    }
+
+    #[test]
+    fn callback_params_ignore_unknown() {
+        let params = CallbackParams::parse(Some("code=c&state=s&iss=x&iss=y")).expect("valid");
+        assert_eq!(params.code.as_deref(), Some("c"), "code");
+        assert_eq!(params.state.as_deref(), Some("s"), "state");
+    }
+}

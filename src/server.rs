@@ -1,0 +1,166 @@
+//! The router with its middleware, and serving it with graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::Config;
+use crate::error::AppError;
+use crate::facebook;
+use crate::facebook::graph::GraphClient;
+use crate::facebook::login_state::LoginSigner;
+use crate::facebook::routes::FacebookState;
+use crate::sandbox::Sandbox;
+use crate::telemetry;
+
+/// How long requests in flight may run after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Builds the whole application: routes, CORS and logging. With `sandbox`,
+/// the fake Facebook is mounted at `/sandbox`.
+pub fn build_app(config: &Config, sandbox: Option<Sandbox>) -> Result<Router, reqwest::Error> {
+    let facebook_state = Arc::new(FacebookState {
+        config: config.facebook.clone(),
+        graph: GraphClient::new(config.facebook.clone())?,
+        signer: LoginSigner::new(&config.facebook.app_secret, &config.facebook.redirect_uri),
+    });
+
+    // Responses of the login flow carry tokens or a fresh state: never cache
+    // them, and never leak the callback URL (which contains the code) as a referrer.
+    let facebook_routes = facebook::router()
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::PRAGMA,
+            HeaderValue::from_static("no-cache"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .with_state(facebook_state);
+
+    let mut router = Router::new()
+        .route("/", get(check_health))
+        .nest("/facebook", facebook_routes);
+    if let Some(sandbox) = sandbox {
+        router = router.nest("/sandbox", sandbox.router());
+    }
+
+    let router = router
+        .route_layer(middleware::from_fn(telemetry::record_matched_path))
+        .fallback(reject_unknown_route)
+        .method_not_allowed_fallback(reject_method)
+        .layer(build_cors(&config.cors_allowed_origins))
+        .layer(middleware::from_fn(telemetry::log_request))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        ));
+    Ok(router)
+}
+
+/// `GET /`: a health check for load balancers; it touches nothing upstream.
+async fn check_health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn reject_unknown_route() -> Response {
+    AppError::NotFound.into_response()
+}
+
+async fn reject_method() -> Response {
+    AppError::MethodNotAllowed.into_response()
+}
+
+/// Builds CORS: with no origins configured, any origin without credentials;
+/// otherwise exactly those origins, with credentials.
+fn build_cors(origins: &[String]) -> CorsLayer {
+    let cors = CorsLayer::new()
+        .allow_methods([Method::GET])
+        .expose_headers([HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(600));
+    if origins.is_empty() {
+        return cors.allow_origin(Any).allow_headers(Any);
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    cors.allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then stops
+/// accepting and lets requests in flight finish for up to [`SHUTDOWN_GRACE`].
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, waiting for requests in flight");
+        let _ = signalled_tx.send(());
+    });
+    let grace_over = async move {
+        match signalled_rx.await {
+            Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+
+    tokio::select! {
+        result = server => result,
+        () = grace_over => {
+            tracing::warn!(
+                grace_secs = SHUTDOWN_GRACE.as_secs(),
+                "requests still in flight after the shutdown grace period; stopping anyway"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn wait_for_shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "failed to listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "failed to listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        () = interrupt => tracing::info!(signal = "SIGINT", "received shutdown signal"),
+        () = terminate => tracing::info!(signal = "SIGTERM", "received shutdown signal"),
+    }
+}

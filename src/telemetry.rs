@@ -1,0 +1,154 @@
+//! Logging: the subscriber, request ids and one log line per request.
+//!
+//! The request line names the matched route, never the URI, because the
+//! callback's query string carries the authorization code.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use rand::RngCore;
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogConfig, LogFormat};
+use crate::error::ErrorSummary;
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Maximum length of an incoming request id that is kept.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Installs the global subscriber. Fails when one is already installed.
+pub fn init(config: &LogConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let filter = EnvFilter::try_new(&config.filter)?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+    }
+}
+
+/// Route middleware that copies the matched route into the response, where
+/// [`log_request`] (which runs before routing) can read it.
+pub async fn record_matched_path(request: Request, next: Next) -> Response {
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(request).await;
+    if let Some(matched) = matched {
+        response.extensions_mut().insert(matched);
+    }
+    response
+}
+
+/// Gives every request an id and logs one line when it ends: method, matched
+/// route, status, latency and request id. Health checks log at debug level so
+/// load-balancer probes do not flood the log.
+pub async fn log_request(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = choose_request_id(request.headers().get(&REQUEST_ID_HEADER));
+    let header_value = HeaderValue::from_str(&request_id).expect("request ids are printable ASCII");
+    request
+        .headers_mut()
+        .insert(REQUEST_ID_HEADER, header_value.clone());
+    let method = request.method().clone();
+    let span = tracing::info_span!("request", request_id = %request_id);
+
+    let mut response = next.run(request).instrument(span.clone()).await;
+
+    response
+        .headers_mut()
+        .insert(REQUEST_ID_HEADER, header_value);
+    let route = response
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(no route)", MatchedPath::as_str)
+        .to_owned();
+    let status = response.status();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let error = response.extensions().get::<ErrorSummary>();
+    let error_code = error.map(|error| error.code);
+    let detail = error.map(|error| error.detail.as_str());
+    let facebook_message = error.and_then(|error| error.facebook_message.as_deref());
+
+    let _entered = span.enter();
+    macro_rules! log_line {
+        ($level:ident) => {
+            tracing::$level!(
+                method = %method,
+                route = %route,
+                status = status.as_u16(),
+                latency_ms = format_args!("{latency_ms:.1}"),
+                error.code = error_code,
+                error.detail = detail,
+                facebook.message = facebook_message,
+                "request finished"
+            )
+        };
+    }
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        log_line!(error);
+    } else if status.is_server_error() {
+        log_line!(warn);
+    } else if route == "/" && status.is_success() {
+        log_line!(debug);
+    } else {
+        log_line!(info);
+    }
+    drop(_entered);
+    response
+}
+
+/// Keeps an incoming request id when it is short and printable, so ids from
+/// a proxy carry through; otherwise makes a new random one.
+fn choose_request_id(incoming: Option<&HeaderValue>) -> String {
+    let valid = incoming.and_then(|value| value.to_str().ok()).filter(|id| {
+        !id.is_empty()
+            && id.len() <= MAX_REQUEST_ID_LEN
+            && id.bytes().all(|byte| byte.is_ascii_graphic())
+    });
+    match valid {
+        Some(id) => id.to_owned(),
+        None => {
+            let mut random = [0u8; 16];
+            rand::rng().fill_bytes(&mut random);
+            hex::encode(random)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_id_kept_when_printable() {
+        let incoming = HeaderValue::from_static("abc-123");
+        assert_eq!(choose_request_id(Some(&incoming)), "abc-123", "kept");
+    }
+
+    #[test]
+    fn request_id_replaced_when_unusable() {
+        let long = HeaderValue::from_str(&"a".repeat(65)).expect("valid header");
+        let spaced = HeaderValue::from_static("a b");
+        for (case, incoming) in [
+            ("too long", Some(&long)),
+            ("space", Some(&spaced)),
+            ("absent", None),
+        ] {
+            let id = choose_request_id(incoming);
+            assert_eq!(id.len(), 32, "case {case}: a new 32-character id");
+            assert!(
+                id.bytes().all(|byte| byte.is_ascii_hexdigit()),
+                "case {case}: hex"
+            );
+        }
+    }
+}
