@@ -27,6 +27,12 @@ pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
 pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
 const MAX_TIMEOUT_SECS: u64 = 120;
 
+/// Default of `FACEBOOK_MAX_IN_FLIGHT`: enough for 500 logins finishing at
+/// the same moment on one instance, while bounding sockets and memory when
+/// Facebook hangs.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+const MAX_MAX_IN_FLIGHT: usize = 100_000;
+
 /// A value that must never reach a log line, an error message or a response.
 ///
 /// `Debug` prints `Secret([redacted])`, and there is no `Display`, so the value
@@ -84,6 +90,10 @@ pub struct FacebookConfig {
     pub page_fields: String,
     /// `FACEBOOK_TIMEOUT_SECS`: connect and whole-request timeout of each Graph call.
     pub timeout: Duration,
+    /// `FACEBOOK_MAX_IN_FLIGHT`: callbacks that may wait on Graph at once.
+    /// Each makes one Graph request at a time, so this also bounds the Graph
+    /// requests in flight. Callbacks beyond it get 503 at once.
+    pub max_in_flight: usize,
 }
 
 impl FacebookConfig {
@@ -168,6 +178,7 @@ impl Config {
         let graph_version = parse_graph_version(read("FACEBOOK_GRAPH_VERSION"), &mut problems);
         let page_fields = parse_page_fields(read("FACEBOOK_PAGE_FIELDS"), &mut problems);
         let timeout = parse_timeout(read("FACEBOOK_TIMEOUT_SECS"), &mut problems);
+        let max_in_flight = parse_max_in_flight(read("FACEBOOK_MAX_IN_FLIGHT"), &mut problems);
         let cors_allowed_origins = parse_origins(read("CORS_ALLOWED_ORIGINS"), &mut problems);
         let log = LogConfig {
             filter: parse_log_filter(read("RUST_LOG"), &mut problems),
@@ -180,6 +191,7 @@ impl Config {
                 graph_version,
                 page_fields,
                 timeout,
+                max_in_flight,
                 ..FacebookConfig::sandbox(port)
             },
             Mode::Facebook => FacebookConfig {
@@ -202,6 +214,7 @@ impl Config {
                 ),
                 page_fields,
                 timeout,
+                max_in_flight,
             },
         };
 
@@ -268,6 +281,7 @@ impl FacebookConfig {
             graph_url: format!("http://127.0.0.1:{port}/sandbox/graph"),
             page_fields: DEFAULT_PAGE_FIELDS.to_owned(),
             timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -456,6 +470,22 @@ fn parse_timeout(value: Option<String>, problems: &mut Vec<String>) -> Duration 
     }
 }
 
+fn parse_max_in_flight(value: Option<String>, problems: &mut Vec<String>) -> usize {
+    let Some(value) = value else {
+        return DEFAULT_MAX_IN_FLIGHT;
+    };
+    match value.parse::<usize>() {
+        Ok(count @ 1..=MAX_MAX_IN_FLIGHT) => count,
+        _ => {
+            problems.push(format!(
+                "FACEBOOK_MAX_IN_FLIGHT={value:?} is invalid: use a whole number from 1 to \
+                 {MAX_MAX_IN_FLIGHT}"
+            ));
+            DEFAULT_MAX_IN_FLIGHT
+        }
+    }
+}
+
 fn parse_origins(value: Option<String>, problems: &mut Vec<String>) -> Vec<String> {
     let Some(value) = value else {
         return Vec::new();
@@ -603,6 +633,7 @@ mod tests {
             ("FACEBOOK_DIALOG_URL", "https://www.facebook.com/?x=1"),
             ("FACEBOOK_TIMEOUT_SECS", "0"),
             ("FACEBOOK_TIMEOUT_SECS", "ten"),
+            ("FACEBOOK_MAX_IN_FLIGHT", "0"),
             ("FACEBOOK_SCOPES", "pages_show_list;drop"),
             ("FACEBOOK_PAGE_FIELDS", "id name"),
             ("CORS_ALLOWED_ORIGINS", "https://app.example.com/"),

@@ -179,6 +179,38 @@ pub enum AppError {
     )]
     TooManyPages(usize),
 
+    /// 503 `facebook_busy`: `FACEBOOK_MAX_IN_FLIGHT` callbacks already wait on
+    /// Facebook; sends `Retry-After`.
+    #[error(
+        "too many logins are waiting on Facebook right now, which usually means Facebook is \
+         slow: retry after the number of seconds in the Retry-After header"
+    )]
+    Busy,
+
+    /// 414 `uri_too_long`: the request URI is longer than the service accepts.
+    #[error("the request URI is longer than {0} bytes: shorten the query string")]
+    UriTooLong(usize),
+
+    /// 431 `headers_too_large`: the request headers are larger than the service accepts.
+    #[error(
+        "the request headers are larger than {0} bytes in total: send fewer or smaller headers"
+    )]
+    HeadersTooLarge(usize),
+
+    /// 400 `too_many_cookies`: the request carries more cookies than the service reads.
+    #[error(
+        "the request carries more than {0} cookies: clear this site's cookies in the browser \
+         and start again at /facebook/login"
+    )]
+    TooManyCookies(usize),
+
+    /// 500 `internal_error`: a bug in this service; the log has the cause.
+    #[error(
+        "an unexpected error occurred in this service: report it with the x-request-id \
+         response header, which identifies the request in the log"
+    )]
+    Internal,
+
     /// 404 `not_found`: no route has this path.
     #[error("no route has this path: the routes are /, /facebook/login and /facebook/callback")]
     NotFound,
@@ -187,6 +219,10 @@ pub enum AppError {
     #[error("this route does not accept this HTTP method: use GET")]
     MethodNotAllowed,
 }
+
+/// `Retry-After` of a busy answer: in-flight callbacks end within the Graph
+/// timeout, so a short wait usually finds a free slot.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The JSON body of every error response.
 #[derive(Debug, Serialize)]
@@ -228,7 +264,12 @@ impl AppError {
             | AppError::CodeMissing
             | AppError::CodeUsed(_)
             | AppError::CodeExpired(_)
-            | AppError::CodeInvalid(_) => StatusCode::BAD_REQUEST,
+            | AppError::CodeInvalid(_)
+            | AppError::TooManyCookies(_) => StatusCode::BAD_REQUEST,
+            AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            AppError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::LoginAlreadyFinished => StatusCode::CONFLICT,
             AppError::TokenInvalid(_) => StatusCode::UNAUTHORIZED,
             AppError::AccessDenied(_) | AppError::PermissionMissing(_) => StatusCode::FORBIDDEN,
@@ -263,6 +304,11 @@ impl AppError {
             AppError::FacebookFailed { .. } => "facebook_error",
             AppError::FacebookTimedOut => "facebook_timeout",
             AppError::TooManyPages(_) => "facebook_too_many_pages",
+            AppError::Busy => "facebook_busy",
+            AppError::UriTooLong(_) => "uri_too_long",
+            AppError::HeadersTooLarge(_) => "headers_too_large",
+            AppError::TooManyCookies(_) => "too_many_cookies",
+            AppError::Internal => "internal_error",
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
         }
@@ -302,7 +348,12 @@ impl IntoResponse for AppError {
         };
         let mut response = (self.status(), axum::Json(body)).into_response();
 
-        if let AppError::RateLimited { retry_after, .. } = &self {
+        let retry_after = match &self {
+            AppError::RateLimited { retry_after, .. } => Some(*retry_after),
+            AppError::Busy => Some(BUSY_RETRY_AFTER),
+            _ => None,
+        };
+        if let Some(retry_after) = retry_after {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after.as_secs().max(1)),

@@ -96,6 +96,7 @@ fn start_sandbox(config: &mut Config, bound: SocketAddr, page_count: usize) -> S
         graph_version: config.facebook.graph_version.clone(),
         page_fields: config.facebook.page_fields.clone(),
         timeout: config.facebook.timeout,
+        max_in_flight: config.facebook.max_in_flight,
         ..FacebookConfig::sandbox(port)
     };
     let sandbox = Sandbox::new(SandboxConfig {

@@ -1,27 +1,39 @@
 //! The router with its middleware, and serving it with graceful shutdown.
 
+use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::middleware;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{self, AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::Config;
 use crate::error::AppError;
 use crate::facebook;
-use crate::facebook::graph::GraphClient;
-use crate::facebook::login_state::LoginSigner;
 use crate::facebook::routes::FacebookState;
 use crate::sandbox::Sandbox;
 use crate::telemetry;
+
+/// Longest request URI accepted. A callback URI with Facebook's code and
+/// error parameters is well under 2 KB.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Largest total of header names and values accepted, in bytes.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Most cookies read from one request. The service sets at most five of its
+/// own, so the rest of the limit is for other cookies of the same site.
+pub const MAX_COOKIES: usize = 64;
 
 /// How long requests in flight may run after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -29,11 +41,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Builds the whole application: routes, CORS and logging. With `sandbox`,
 /// the fake Facebook is mounted at `/sandbox`.
 pub fn build_app(config: &Config, sandbox: Option<Sandbox>) -> Result<Router, reqwest::Error> {
-    let facebook_state = Arc::new(FacebookState {
-        config: config.facebook.clone(),
-        graph: GraphClient::new(config.facebook.clone())?,
-        signer: LoginSigner::new(&config.facebook.app_secret, &config.facebook.redirect_uri),
-    });
+    let facebook_state = Arc::new(FacebookState::new(config.facebook.clone())?);
 
     // Responses of the login flow carry tokens or a fresh state: never cache
     // them, and never leak the callback URL (which contains the code) as a referrer.
@@ -64,6 +72,8 @@ pub fn build_app(config: &Config, sandbox: Option<Sandbox>) -> Result<Router, re
         .fallback(reject_unknown_route)
         .method_not_allowed_fallback(reject_method)
         .layer(build_cors(&config.cors_allowed_origins))
+        .layer(CatchPanicLayer::custom(report_panic))
+        .layer(middleware::from_fn(enforce_request_limits))
         .layer(middleware::from_fn(telemetry::log_request))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("x-content-type-options"),
@@ -77,6 +87,48 @@ async fn check_health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// Turns a panic in a handler into the JSON 500 and logs its message, so a
+/// bug costs one request, not the connection.
+fn report_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "a request handler panicked");
+    AppError::Internal.into_response()
+}
+
+/// Rejects requests larger than any this service needs, before routing,
+/// with the JSON error shape. hyper enforces its own larger limits first.
+async fn enforce_request_limits(request: Request, next: Next) -> Response {
+    let uri_bytes = request.uri().to_string().len();
+    if uri_bytes > MAX_URI_BYTES {
+        return AppError::UriTooLong(MAX_URI_BYTES).into_response();
+    }
+
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return AppError::HeadersTooLarge(MAX_HEADER_BYTES).into_response();
+    }
+
+    let cookie_count: usize = request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .map(|value| value.as_bytes().split(|byte| *byte == b';').count())
+        .sum();
+    if cookie_count > MAX_COOKIES {
+        return AppError::TooManyCookies(MAX_COOKIES).into_response();
+    }
+
+    next.run(request).await
+}
+
 async fn reject_unknown_route() -> Response {
     AppError::NotFound.into_response()
 }
@@ -88,18 +140,19 @@ async fn reject_method() -> Response {
 /// Builds CORS: with no origins configured, any origin without credentials;
 /// otherwise exactly those origins, with credentials.
 fn build_cors(origins: &[String]) -> CorsLayer {
-    let cors = CorsLayer::new()
+    let layer = CorsLayer::new()
         .allow_methods([Method::GET])
         .expose_headers([HeaderName::from_static("x-request-id")])
         .max_age(Duration::from_secs(600));
     if origins.is_empty() {
-        return cors.allow_origin(Any).allow_headers(Any);
+        return layer.allow_origin(cors::Any).allow_headers(cors::Any);
     }
     let origins: Vec<HeaderValue> = origins
         .iter()
         .filter_map(|origin| HeaderValue::from_str(origin).ok())
         .collect();
-    cors.allow_origin(AllowOrigin::list(origins))
+    layer
+        .allow_origin(AllowOrigin::list(origins))
         .allow_credentials(true)
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
 }

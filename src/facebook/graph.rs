@@ -4,6 +4,8 @@
 //! rejected the user's input, Facebook rejected this app's settings, Facebook
 //! is rate-limiting, Facebook failed, or Facebook timed out.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -27,6 +29,13 @@ pub const PAGES_PER_REQUEST: usize = 100;
 /// The most `/me/accounts` calls for one login: 100 × 100 Pages is more than
 /// any real account manages, and the cap stops a cursor loop.
 pub const MAX_PAGE_REQUESTS: usize = 100;
+
+/// Wait before the one retry of a `/me/accounts` call that failed on Facebook's side.
+const RETRY_BACKOFF: Duration = Duration::from_millis(250);
+
+/// Usage percentage from which Facebook's usage headers are logged as warnings;
+/// Facebook starts throttling at 100.
+const USAGE_WARNING_PERCENT: u64 = 80;
 
 /// `Retry-After` sent to a rate-limited client when Facebook gives no estimate.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -77,11 +86,36 @@ enum GraphCall {
     ListPages,
 }
 
+/// A failed Graph call, with whether repeating it may succeed.
+struct CallFailure {
+    error: AppError,
+    /// Facebook failed on its side (5xx, codes 1 and 2, `is_transient`, a
+    /// reset connection), so an idempotent call may be repeated once.
+    retryable: bool,
+}
+
+impl CallFailure {
+    fn final_error(error: AppError) -> Self {
+        Self {
+            error,
+            retryable: false,
+        }
+    }
+}
+
+impl From<CallFailure> for AppError {
+    fn from(failure: CallFailure) -> Self {
+        failure.error
+    }
+}
+
 /// One pooled HTTP client for the whole process, with the app's settings.
 #[derive(Debug, Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
     config: FacebookConfig,
+    /// Set once a version mismatch is logged, so it is logged only once.
+    version_mismatch_logged: Arc<AtomicBool>,
 }
 
 impl GraphClient {
@@ -96,7 +130,11 @@ impl GraphClient {
             .user_agent(concat!("facebook-oauth/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
-        Ok(Self { http, config })
+        Ok(Self {
+            http,
+            config,
+            version_mismatch_logged: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     fn endpoint(&self, path: &str) -> Url {
@@ -154,7 +192,7 @@ impl GraphClient {
             }
             let request = self.http.get(url).bearer_auth(access_token);
 
-            let mut body = self.send(request, GraphCall::ListPages).await?;
+            let mut body = self.send_with_one_retry(request).await?;
 
             match body.remove("data") {
                 Some(Value::Array(data)) => pages.extend(data),
@@ -188,34 +226,66 @@ impl GraphClient {
         Err(AppError::TooManyPages(MAX_PAGE_REQUESTS))
     }
 
+    /// Sends an idempotent `/me/accounts` request, and repeats it once after
+    /// [`RETRY_BACKOFF`] when Facebook failed on its side. Rate limits and
+    /// timeouts are not retried: more calls extend a block, and a second
+    /// timeout would double the user's wait.
+    async fn send_with_one_retry(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Map<String, Value>, AppError> {
+        let retry = request.try_clone();
+        match self.send(request, GraphCall::ListPages).await {
+            Ok(body) => Ok(body),
+            Err(failure) if failure.retryable && retry.is_some() => {
+                tracing::warn!(
+                    cause = %failure.error,
+                    backoff_ms = RETRY_BACKOFF.as_millis() as u64,
+                    "/me/accounts failed on Facebook's side; retrying once"
+                );
+                tokio::time::sleep(RETRY_BACKOFF).await;
+                let retry = retry.expect("checked above");
+                Ok(self.send(retry, GraphCall::ListPages).await?)
+            }
+            Err(failure) => Err(failure.error),
+        }
+    }
+
     /// Sends a request and returns the JSON object of a successful response,
     /// or the classified failure.
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
         call: GraphCall,
-    ) -> Result<Map<String, Value>, AppError> {
+    ) -> Result<Map<String, Value>, CallFailure> {
         let response = request.send().await.map_err(classify_transport_error)?;
         let status = response.status();
+        self.check_version(response.headers());
+        log_usage(response.headers());
 
         if status.is_redirection() {
-            return Err(AppError::FacebookFailed {
+            return Err(CallFailure::final_error(AppError::FacebookFailed {
                 reason: format!("Graph answered with a redirect (HTTP {})", status.as_u16()),
                 facebook: None,
-            });
+            }));
         }
 
         let retry_hint = read_retry_hint(response.headers());
-        let body = read_body(response).await?;
+        let body = read_body(response)
+            .await
+            .map_err(CallFailure::final_error)?;
 
         let parsed: Result<Value, _> = serde_json::from_slice(&body);
         let Ok(Value::Object(object)) = parsed else {
-            return Err(AppError::FacebookFailed {
-                reason: format!(
-                    "Graph answered HTTP {} with a body that is not a JSON object",
-                    status.as_u16()
-                ),
-                facebook: None,
+            return Err(CallFailure {
+                error: AppError::FacebookFailed {
+                    reason: format!(
+                        "Graph answered HTTP {} with a body that is not a JSON object",
+                        status.as_u16()
+                    ),
+                    facebook: None,
+                },
+                retryable: status.is_server_error(),
             });
         };
 
@@ -224,23 +294,47 @@ impl GraphClient {
                 .unwrap_or_else(|_| ErrorEnvelope {
                     error: FacebookError::default(),
                 });
-            return Err(classify_facebook_error(
-                call,
-                status,
-                envelope.error,
-                retry_hint,
-            ));
+            let retryable = !envelope.error.is_rate_limit()
+                && (envelope.error.is_transient() || status.is_server_error());
+            let error = classify_facebook_error(call, status, envelope.error, retry_hint);
+            return Err(CallFailure { error, retryable });
         }
         if !status.is_success() {
-            return Err(AppError::FacebookFailed {
-                reason: format!(
-                    "Graph answered HTTP {} without an error object",
-                    status.as_u16()
-                ),
-                facebook: None,
+            return Err(CallFailure {
+                error: AppError::FacebookFailed {
+                    reason: format!(
+                        "Graph answered HTTP {} without an error object",
+                        status.as_u16()
+                    ),
+                    facebook: None,
+                },
+                retryable: status.is_server_error(),
             });
         }
         Ok(object)
+    }
+
+    /// Logs once when Graph answered with another version than requested,
+    /// which Facebook does when the requested version is retired.
+    fn check_version(&self, headers: &reqwest::header::HeaderMap) {
+        let Some(served) = headers
+            .get("facebook-api-version")
+            .and_then(|value| value.to_str().ok())
+        else {
+            return;
+        };
+        if served == self.config.graph_version {
+            return;
+        }
+        if !self.version_mismatch_logged.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                requested = %self.config.graph_version,
+                served,
+                "Graph answered with API version {served} instead of the requested {}; \
+                 set FACEBOOK_GRAPH_VERSION to a version Facebook still serves",
+                self.config.graph_version
+            );
+        }
     }
 }
 
@@ -255,9 +349,9 @@ pub fn sign_token(app_secret: &str, access_token: &str) -> String {
 
 /// Maps a transport failure. The URL is stripped, because it carries the
 /// app secret and the code in its query string.
-fn classify_transport_error(error: reqwest::Error) -> AppError {
+fn classify_transport_error(error: reqwest::Error) -> CallFailure {
     if error.is_timeout() {
-        return AppError::FacebookTimedOut;
+        return CallFailure::final_error(AppError::FacebookTimedOut);
     }
     let error = error.without_url();
     let reason = if error.is_connect() {
@@ -265,9 +359,68 @@ fn classify_transport_error(error: reqwest::Error) -> AppError {
     } else {
         format!("the request to Graph failed ({})", describe_chain(&error))
     };
-    AppError::FacebookFailed {
-        reason,
-        facebook: None,
+    CallFailure {
+        error: AppError::FacebookFailed {
+            reason,
+            facebook: None,
+        },
+        // A refused or reset connection never reached Graph's handler, or
+        // was cut by it, so an idempotent call may be repeated.
+        retryable: true,
+    }
+}
+
+/// Logs Facebook's rate-limit usage headers when present: at warning level
+/// from [`USAGE_WARNING_PERCENT`], otherwise at debug level. They carry
+/// percentages and business object ids, never tokens.
+fn log_usage(headers: &reqwest::header::HeaderMap) {
+    let app_usage = headers
+        .get("x-app-usage")
+        .and_then(|value| value.to_str().ok());
+    let business_usage = headers
+        .get("x-business-use-case-usage")
+        .and_then(|value| value.to_str().ok());
+    if app_usage.is_none() && business_usage.is_none() {
+        return;
+    }
+    let highest = [app_usage, business_usage]
+        .into_iter()
+        .flatten()
+        .filter_map(|header| serde_json::from_str::<Value>(header).ok())
+        .map(|usage| highest_percentage(&usage))
+        .max()
+        .unwrap_or(0);
+    if highest >= USAGE_WARNING_PERCENT {
+        tracing::warn!(
+            x_app_usage = app_usage,
+            x_business_use_case_usage = business_usage,
+            "Facebook rate-limit usage is at {highest}%; Facebook throttles this app at 100%"
+        );
+    } else {
+        tracing::debug!(
+            x_app_usage = app_usage,
+            x_business_use_case_usage = business_usage,
+            "Facebook rate-limit usage"
+        );
+    }
+}
+
+/// Returns the highest `call_count`, `total_time` or `total_cputime` found
+/// anywhere in a usage header's JSON.
+fn highest_percentage(usage: &Value) -> u64 {
+    match usage {
+        Value::Object(fields) => fields
+            .iter()
+            .map(|(name, value)| match (name.as_str(), value) {
+                ("call_count" | "total_time" | "total_cputime", Value::Number(number)) => {
+                    number.as_u64().unwrap_or(0)
+                }
+                _ => highest_percentage(value),
+            })
+            .max()
+            .unwrap_or(0),
+        Value::Array(items) => items.iter().map(highest_percentage).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -296,7 +449,11 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, AppError>
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(classify_transport_error)? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|error| classify_transport_error(error).error)?
+    {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(too_large());
         }
@@ -502,6 +659,23 @@ mod tests {
                 "list pages: {message}"
             );
         }
+    }
+
+    #[test]
+    fn usage_percentage_found_in_both_headers() {
+        let app: Value =
+            serde_json::from_str(r#"{"call_count":28,"total_time":85,"total_cputime":25}"#)
+                .expect("JSON");
+        let business: Value = serde_json::from_str(
+            r#"{"1":[{"type":"pages","call_count":97,"estimated_time_to_regain_access":0}]}"#,
+        )
+        .expect("JSON");
+        assert_eq!(highest_percentage(&app), 85, "X-App-Usage");
+        assert_eq!(
+            highest_percentage(&business),
+            97,
+            "X-Business-Use-Case-Usage"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::config::FacebookConfig;
@@ -22,6 +23,19 @@ pub struct FacebookState {
     pub config: FacebookConfig,
     pub graph: GraphClient,
     pub signer: LoginSigner,
+    /// One permit per callback that calls Graph, `FACEBOOK_MAX_IN_FLIGHT` in all.
+    pub in_flight: Semaphore,
+}
+
+impl FacebookState {
+    pub fn new(config: FacebookConfig) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            graph: GraphClient::new(config.clone())?,
+            signer: LoginSigner::new(&config.app_secret, &config.redirect_uri),
+            in_flight: Semaphore::new(config.max_in_flight),
+            config,
+        })
+    }
 }
 
 pub type SharedState = Arc<FacebookState>;
@@ -93,6 +107,10 @@ async fn complete_login(state: &FacebookState, params: CallbackParams) -> Result
         });
     }
     let code = params.code.ok_or(AppError::CodeMissing)?;
+
+    // With Facebook hung, waiting callbacks would pile up sockets and memory
+    // until they time out; beyond the limit they are turned away at once.
+    let _permit = state.in_flight.try_acquire().map_err(|_| AppError::Busy)?;
 
     let token_data = state.graph.exchange_code(&code).await?;
 

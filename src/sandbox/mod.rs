@@ -144,11 +144,17 @@ pub struct Sandbox {
     inner: Arc<Inner>,
 }
 
+/// A fault and how many more requests it applies to (`None`: until cleared).
+struct InjectedFault {
+    fault: Fault,
+    remaining: Option<usize>,
+}
+
 struct Inner {
     config: SandboxConfig,
     page_count: AtomicUsize,
     request_counts: [AtomicUsize; 3],
-    faults: Mutex<HashMap<Endpoint, Fault>>,
+    faults: Mutex<HashMap<Endpoint, InjectedFault>>,
     codes: Mutex<ExpiringMap<CodeGrant>>,
     tokens: Mutex<ExpiringMap<TokenGrant>>,
 }
@@ -204,7 +210,21 @@ impl Sandbox {
     /// Makes every later request to `endpoint` fail with `fault` until [`Sandbox::clear_faults`].
     /// A new fault for the same endpoint replaces the previous one.
     pub fn inject(&self, endpoint: Endpoint, fault: Fault) {
-        lock(&self.inner.faults).insert(endpoint, fault);
+        let injected = InjectedFault {
+            fault,
+            remaining: None,
+        };
+        lock(&self.inner.faults).insert(endpoint, injected);
+    }
+
+    /// Makes the next `times` requests to `endpoint` fail with `fault`; later
+    /// requests are answered normally. Replaces any fault for that endpoint.
+    pub fn inject_times(&self, endpoint: Endpoint, fault: Fault, times: usize) {
+        let injected = InjectedFault {
+            fault,
+            remaining: Some(times),
+        };
+        lock(&self.inner.faults).insert(endpoint, injected);
     }
 
     /// Removes every injected fault.
@@ -253,7 +273,24 @@ impl Sandbox {
     /// A [`Fault::Delay`] is served here by sleeping, and then no fault is returned.
     async fn begin_request(&self, endpoint: Endpoint) -> Option<Fault> {
         self.inner.request_counts[endpoint.index()].fetch_add(1, Ordering::Relaxed);
-        let fault = lock(&self.inner.faults).get(&endpoint).cloned();
+        let fault = {
+            let mut faults = lock(&self.inner.faults);
+            match faults.get_mut(&endpoint) {
+                Some(InjectedFault {
+                    remaining: Some(0), ..
+                }) => {
+                    faults.remove(&endpoint);
+                    None
+                }
+                Some(injected) => {
+                    if let Some(remaining) = injected.remaining.as_mut() {
+                        *remaining -= 1;
+                    }
+                    Some(injected.fault.clone())
+                }
+                None => None,
+            }
+        };
         match fault {
             Some(Fault::Delay(duration)) => {
                 tokio::time::sleep(duration).await;

@@ -31,6 +31,7 @@ pub struct TestOptions {
     pub app_secret: Option<String>,
     pub timeout: Duration,
     pub cors_allowed_origins: Vec<String>,
+    pub max_in_flight: usize,
 }
 
 impl Default for TestOptions {
@@ -40,6 +41,7 @@ impl Default for TestOptions {
             app_secret: None,
             timeout: Duration::from_secs(10),
             cors_allowed_origins: Vec::new(),
+            max_in_flight: facebook_oauth::config::DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -84,6 +86,7 @@ pub async fn spawn_app(options: TestOptions) -> TestApp {
             dialog_url: format!("http://{sandbox_address}/sandbox"),
             graph_url: format!("http://{sandbox_address}/sandbox/graph"),
             timeout: options.timeout,
+            max_in_flight: options.max_in_flight,
             ..FacebookConfig::sandbox(address.port())
         },
         cors_allowed_origins: options.cors_allowed_origins,

@@ -3,6 +3,7 @@
 
 mod callback_errors;
 mod cors_and_headers;
+mod hardening;
 mod helpers;
 mod login_flow;
 mod sandbox_binary;
