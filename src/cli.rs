@@ -2,10 +2,9 @@
 
 use clap::Parser;
 
-const DEFAULT_SANDBOX_PAGES: u32 = crate::sandbox::SandboxConfig::DEFAULT_PAGE_COUNT as u32;
-
-/// Enough for the service's paging cap (100 requests of 100 Pages) and beyond it.
-const MAX_SANDBOX_PAGES: i64 = 100_000;
+/// The most Pages the service collects for one login (100 requests of 100
+/// Pages), so a larger sandbox could only show the paging cap's error.
+const MAX_SANDBOX_PAGES: i64 = 10_000;
 
 /// Facebook Login backend: redirects a browser to Facebook's login dialog and
 /// returns the user's token and Pages as JSON.
@@ -22,8 +21,9 @@ pub struct Cli {
     #[arg(long)]
     pub sandbox: bool,
 
-    /// Number of Pages the sandbox user manages (with --sandbox only).
-    #[arg(long, env = "SANDBOX_PAGES", default_value_t = DEFAULT_SANDBOX_PAGES,
+    /// Number of Pages the sandbox user manages, 0 to 10000 (with --sandbox
+    /// only; default 3).
+    #[arg(long, env = "SANDBOX_PAGES",
           value_parser = clap::value_parser!(u32).range(0..=MAX_SANDBOX_PAGES))]
-    pub sandbox_pages: u32,
+    pub sandbox_pages: Option<u32>,
 }

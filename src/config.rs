@@ -120,6 +120,8 @@ pub enum LogFormat {
 #[derive(Debug)]
 pub struct ConfigError {
     pub problems: Vec<String>,
+    /// The mode being configured, so the message offers `--sandbox` only when it helps.
+    pub mode: Mode,
 }
 
 impl fmt::Display for ConfigError {
@@ -130,9 +132,15 @@ impl fmt::Display for ConfigError {
         }
         write!(
             formatter,
-            "Set these in the environment or in a .env file (see .env.example), \
-             or run with --sandbox to try the service without a Facebook app."
-        )
+            "Set these in the environment or in a .env file (see .env.example)"
+        )?;
+        match self.mode {
+            Mode::Facebook => write!(
+                formatter,
+                ", or run with --sandbox to try the service without a Facebook app."
+            ),
+            Mode::Sandbox => write!(formatter, "."),
+        }
     }
 }
 
@@ -219,7 +227,7 @@ impl Config {
         };
 
         if !problems.is_empty() {
-            return Err(ConfigError { problems });
+            return Err(ConfigError { problems, mode });
         }
         Ok(Config {
             facebook,

@@ -69,7 +69,8 @@ pub enum AppError {
     /// 400 `state_cookie_missing`: this browser has no login in progress.
     #[error(
         "the login expired or was started in another browser (no login cookie was sent): \
-         start again at /facebook/login in this browser, with cookies enabled"
+         start again at /facebook/login in this browser, with cookies enabled and on the same \
+         host name as the redirect URI (localhost and 127.0.0.1 are different sites)"
     )]
     StateCookieMissing,
 
@@ -93,8 +94,8 @@ pub enum AppError {
 
     /// 409 `login_already_finished`: the callback was refreshed or replayed.
     #[error(
-        "this login already finished, and an authorization code works only once: \
-         start again at /facebook/login to log in again"
+        "this login already finished, successfully or not, and refreshing the callback page \
+         cannot repeat it: start again at /facebook/login to log in again"
     )]
     LoginAlreadyFinished,
 

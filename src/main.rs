@@ -46,9 +46,15 @@ async fn main() -> ExitCode {
     };
     let bound = listener.local_addr().unwrap_or(address);
 
+    if !cli.sandbox && cli.sandbox_pages.is_some() {
+        tracing::warn!("--sandbox-pages (or SANDBOX_PAGES) is ignored without --sandbox");
+    }
+    let page_count = cli
+        .sandbox_pages
+        .map_or(SandboxConfig::DEFAULT_PAGE_COUNT, |count| count as usize);
     let sandbox = cli
         .sandbox
-        .then(|| start_sandbox(&mut config, bound, cli.sandbox_pages as usize));
+        .then(|| start_sandbox(&mut config, bound, page_count));
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
@@ -105,7 +111,8 @@ fn start_sandbox(config: &mut Config, bound: SocketAddr, page_count: usize) -> S
     });
     eprintln!(
         "\n  SANDBOX MODE: no real Facebook is contacted; logins go to a fake Facebook on this server.\
-         \n  Open http://localhost:{port}/facebook/login in a browser ({page_count} sandbox Pages).\n"
+         \n  Open http://localhost:{port}/facebook/login in a browser (use localhost, not 127.0.0.1).\
+         \n  Sandbox Pages: {page_count}.\n"
     );
     sandbox
 }

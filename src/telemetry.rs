@@ -3,9 +3,10 @@
 //! The request line names the matched route, never the URI, because the
 //! callback's query string carries the authorization code.
 
+use std::io::IsTerminal;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, OriginalUri, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -24,8 +25,10 @@ const MAX_REQUEST_ID_LEN: usize = 64;
 /// Installs the global subscriber. Fails when one is already installed.
 pub fn init(config: &LogConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let filter = EnvFilter::try_new(&config.filter)?;
+    // Colours only on a terminal, so log files and collectors get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match config.format {
         LogFormat::Text => builder.try_init(),
@@ -48,6 +51,30 @@ pub async fn record_matched_path(request: Request, next: Next) -> Response {
     response
 }
 
+/// The full route of a request served by a router nested with
+/// `nest_service`, whose own `MatchedPath` lacks the outer prefix.
+#[derive(Debug, Clone)]
+pub struct RouteLabel(pub String);
+
+/// Route middleware for a router nested with `nest_service`: records the
+/// matched route with the prefix it was nested at, for [`log_request`].
+pub async fn label_nested_route(request: Request, next: Next) -> Response {
+    let inner_path = request.uri().path().to_owned();
+    let original_path = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map(|original| original.path().to_owned());
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(request).await;
+
+    if let (Some(original), Some(matched)) = (original_path, matched) {
+        let prefix = original.strip_suffix(&inner_path).unwrap_or_default();
+        let label = format!("{prefix}{}", matched.as_str());
+        response.extensions_mut().insert(RouteLabel(label));
+    }
+    response
+}
+
 /// Gives every request an id and logs one line when it ends: method, matched
 /// route, status, latency and request id. Health checks log at debug level so
 /// load-balancer probes do not flood the log.
@@ -66,13 +93,17 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
     response
         .headers_mut()
         .insert(REQUEST_ID_HEADER, header_value);
-    let route = response
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("(no route)", MatchedPath::as_str)
-        .to_owned();
+    let route = match response.extensions().get::<RouteLabel>() {
+        Some(label) => label.0.clone(),
+        None => response
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("(no route)", MatchedPath::as_str)
+            .to_owned(),
+    };
     let status = response.status();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Rounded to 0.1 ms and kept a number, so JSON logs can be aggregated.
+    let latency_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     let error = response.extensions().get::<ErrorSummary>();
     let error_code = error.map(|error| error.code);
     let detail = error.map(|error| error.detail.as_str());
@@ -85,7 +116,7 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
                 method = %method,
                 route = %route,
                 status = status.as_u16(),
-                latency_ms = format_args!("{latency_ms:.1}"),
+                latency_ms,
                 error.code = error_code,
                 error.detail = detail,
                 facebook.message = facebook_message,

@@ -61,7 +61,7 @@ async fn start_chromedriver() -> (Driver, String) {
 
 /// Waits for the browser to reach the callback, then reads the JSON that
 /// Chromium shows for it. Retries while the page is still loading.
-async fn read_callback_json(client: &fantoccini::Client) -> Value {
+async fn read_callback_json(client: &fantoccini::Client) -> Result<Value, String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last_text = String::new();
     while Instant::now() < deadline {
@@ -73,7 +73,7 @@ async fn read_callback_json(client: &fantoccini::Client) -> Value {
             if let Ok(body) = client.find(Locator::Css("body")).await {
                 if let Ok(text) = body.text().await {
                     if let Ok(json) = serde_json::from_str(&text) {
-                        return json;
+                        return Ok(json);
                     }
                     last_text = text;
                 }
@@ -81,7 +81,77 @@ async fn read_callback_json(client: &fantoccini::Client) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the browser showed no JSON at the callback within 20 seconds: {last_text}");
+    Err(format!(
+        "the browser showed no JSON at the callback within 20 seconds: {last_text}"
+    ))
+}
+
+/// What the browser saw on the way through the dialog.
+struct BrowserOutcome {
+    dialog_url: url::Url,
+    callback_url: url::Url,
+    login: Value,
+    cancelled: Value,
+}
+
+/// Opens the login URL, saves a screenshot of the dialog, clicks Continue and
+/// reads the JSON, then logs in again and clicks Cancel.
+async fn click_through_dialog(
+    client: &fantoccini::Client,
+    login_url: &str,
+) -> Result<BrowserOutcome, String> {
+    let failed = |step: &str| {
+        let step = step.to_owned();
+        move |error: fantoccini::error::CmdError| format!("{step}: {error}")
+    };
+    client
+        .goto(login_url)
+        .await
+        .map_err(failed("open the login URL"))?;
+    let continue_button = client
+        .wait()
+        .for_element(Locator::XPath("//button[normalize-space()='Continue']"))
+        .await
+        .map_err(failed("find Continue"))?;
+    let dialog_url = client
+        .current_url()
+        .await
+        .map_err(failed("read the dialog URL"))?;
+    let screenshot = client
+        .screenshot()
+        .await
+        .map_err(failed("take a screenshot"))?;
+    std::fs::write(screenshot_path(), screenshot)
+        .map_err(|error| format!("save the screenshot: {error}"))?;
+    continue_button
+        .click()
+        .await
+        .map_err(failed("click Continue"))?;
+    let login = read_callback_json(client).await?;
+    let callback_url = client
+        .current_url()
+        .await
+        .map_err(failed("read the callback URL"))?;
+
+    client
+        .goto(login_url)
+        .await
+        .map_err(failed("open the login URL again"))?;
+    client
+        .wait()
+        .for_element(Locator::XPath("//button[normalize-space()='Cancel']"))
+        .await
+        .map_err(failed("find Cancel"))?
+        .click()
+        .await
+        .map_err(failed("click Cancel"))?;
+    let cancelled = read_callback_json(client).await?;
+    Ok(BrowserOutcome {
+        dialog_url,
+        callback_url,
+        login,
+        cancelled,
+    })
 }
 
 #[tokio::test]
@@ -97,7 +167,7 @@ async fn browser_logs_in_and_cancels() {
         eprintln!("SKIPPED browser_logs_in_and_cancels: {reason}");
         return;
     }
-    let service = SandboxProcess::start(&["--sandbox-pages", "4"], &[]);
+    let service = SandboxProcess::start(&[], &[]);
     let (_driver, driver_address) = start_chromedriver().await;
     let profile =
         std::env::temp_dir().join(format!("facebook-oauth-chromium-{}", std::process::id()));
@@ -122,37 +192,18 @@ async fn browser_logs_in_and_cancels() {
         .await
         .expect("a Chromium session");
 
-    client
-        .goto(&service.login_url())
-        .await
-        .expect("open the login URL");
-    let continue_button = client
-        .wait()
-        .for_element(Locator::XPath("//button[normalize-space()='Continue']"))
-        .await
-        .expect("the dialog shows Continue");
-    let dialog_url = client.current_url().await.expect("dialog URL");
-    let screenshot = client.screenshot().await.expect("screenshot");
-    std::fs::write(screenshot_path(), screenshot).expect("save the screenshot");
-    continue_button.click().await.expect("click Continue");
-    let login = read_callback_json(&client).await;
-    let callback_url = client.current_url().await.expect("callback URL");
-
-    client
-        .goto(&service.login_url())
-        .await
-        .expect("open the login URL again");
-    client
-        .wait()
-        .for_element(Locator::XPath("//button[normalize-space()='Cancel']"))
-        .await
-        .expect("the dialog shows Cancel")
-        .click()
-        .await
-        .expect("click Cancel");
-    let cancelled = read_callback_json(&client).await;
-    client.close().await.expect("close Chromium");
+    // The session is closed before any assertion, so a failure never leaves
+    // Chromium running after chromedriver is killed.
+    let outcome = click_through_dialog(&client, &service.login_url()).await;
+    let closed = client.close().await;
     let _ = std::fs::remove_dir_all(&profile);
+    let BrowserOutcome {
+        dialog_url,
+        callback_url,
+        login,
+        cancelled,
+    } = outcome.unwrap_or_else(|error| panic!("the browser flow failed: {error}"));
+    assert!(closed.is_ok(), "Chromium closed: {closed:?}");
 
     assert_eq!(
         dialog_url.host_str(),
@@ -172,7 +223,7 @@ async fn browser_logs_in_and_cancels() {
     );
     assert_eq!(
         login["pages"]["data"].as_array().map(Vec::len),
-        Some(4),
+        Some(3),
         "Continue gives every sandbox Page: {login}"
     );
     assert_eq!(

@@ -32,6 +32,7 @@ pub struct TestOptions {
     pub timeout: Duration,
     pub cors_allowed_origins: Vec<String>,
     pub max_in_flight: usize,
+    pub graph_version: Option<String>,
 }
 
 impl Default for TestOptions {
@@ -42,6 +43,7 @@ impl Default for TestOptions {
             timeout: Duration::from_secs(10),
             cors_allowed_origins: Vec::new(),
             max_in_flight: facebook_oauth::config::DEFAULT_MAX_IN_FLIGHT,
+            graph_version: None,
         }
     }
 }
@@ -75,6 +77,10 @@ pub async fn spawn_app(options: TestOptions) -> TestApp {
     });
     let sandbox_address = spawn_sandbox(&sandbox).await;
 
+    let mut facebook = FacebookConfig::sandbox(address.port());
+    if let Some(version) = options.graph_version {
+        facebook.graph_version = version;
+    }
     let config = Config {
         facebook: FacebookConfig {
             app_secret: Secret::new(
@@ -87,7 +93,7 @@ pub async fn spawn_app(options: TestOptions) -> TestApp {
             graph_url: format!("http://{sandbox_address}/sandbox/graph"),
             timeout: options.timeout,
             max_in_flight: options.max_in_flight,
-            ..FacebookConfig::sandbox(address.port())
+            ..facebook
         },
         cors_allowed_origins: options.cors_allowed_origins,
         host: address.ip(),

@@ -122,3 +122,16 @@ fn help_and_version_exit_zero() {
         "--version prints the version"
     );
 }
+
+#[test]
+fn sandbox_config_error_offers_no_sandbox() {
+    let output = run_binary(&["--sandbox"], &[("PORT", "abc")]);
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "exit code");
+    assert!(stderr.contains("PORT"), "message names PORT: {stderr}");
+    assert!(
+        !stderr.contains("run with --sandbox"),
+        "no advice to use what is in use: {stderr}"
+    );
+}

@@ -1,13 +1,15 @@
 //! Captures the debug-level log of logins that succeed and fail, and checks
-//! that no secret, token or code reaches it.
+//! what reaches it: never a secret, token or code, but the warnings an
+//! operator needs.
 //!
-//! This is its own test binary because it installs the global subscriber.
+//! This is its own test binary because it installs the global subscriber,
+//! which every test here shares.
 
 #[path = "api/helpers.rs"]
 mod helpers;
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use facebook_oauth::sandbox::{Endpoint, Fault, SandboxConfig};
@@ -24,6 +26,27 @@ impl Write for CapturedLog {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Installs the capturing subscriber once for this binary and returns its buffer.
+fn captured_log() -> &'static CapturedLog {
+    static CAPTURED: OnceLock<CapturedLog> = OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let captured = CapturedLog::default();
+        let writer = captured.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .init();
+        captured
+    })
+}
+
+impl CapturedLog {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
     }
 }
 
@@ -47,13 +70,7 @@ async fn log_in_collecting_secrets(app: &TestApp) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_log_contains_no_secret() {
-    let captured = CapturedLog::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("debug")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .init();
+    let captured = captured_log();
     let wrong_secret = "wrong-secret-for-the-log-test".to_owned();
     let mut secrets = vec![
         SandboxConfig::DEFAULT_APP_SECRET.to_owned(),
@@ -114,7 +131,7 @@ async fn debug_log_contains_no_secret() {
     );
     secrets.extend(log_in_collecting_secrets(&slow).await);
 
-    let log = String::from_utf8_lossy(&captured.0.lock().expect("log buffer")).into_owned();
+    let log = captured.text();
     assert!(
         log.contains("request finished"),
         "the log captured the requests: {log}"
@@ -129,4 +146,55 @@ async fn debug_log_contains_no_secret() {
             "the log contains a secret, token or code: {secret}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgraded_graph_version_logged_once() {
+    let captured = captured_log();
+    let app = spawn_app(TestOptions {
+        graph_version: Some("v19.0".to_owned()),
+        ..TestOptions::default()
+    })
+    .await;
+
+    let first = app.log_in().await;
+    let second = app.log_in().await;
+
+    assert_eq!(first.status(), 200, "an upgraded version still works");
+    assert_eq!(second.status(), 200, "an upgraded version still works");
+    let log = captured.text();
+    let warning = "instead of the requested v19.0";
+    assert_eq!(
+        log.matches(warning).count(),
+        1,
+        "one warning naming both versions: {log}"
+    );
+    assert!(
+        log.contains("API version v21.0"),
+        "the warning names the served version: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn high_rate_limit_usage_warned() {
+    let captured = captured_log();
+    let app = spawn_app(TestOptions::default()).await;
+    app.sandbox.inject(Endpoint::Accounts, Fault::RateLimited);
+
+    let response = app.log_in().await;
+
+    assert_eq!(response.status(), 503, "rate limited");
+    let log = captured.text();
+    let warning = log
+        .lines()
+        .find(|line| line.contains("rate-limit usage is at 100%"))
+        .unwrap_or_else(|| panic!("no usage warning: {log}"));
+    assert!(
+        warning.contains("WARN"),
+        "logged at warning level: {warning}"
+    );
+    assert!(
+        warning.contains("call_count"),
+        "the header is in the line: {warning}"
+    );
 }
