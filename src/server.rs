@@ -24,14 +24,14 @@ use crate::facebook::routes::FacebookState;
 use crate::sandbox::Sandbox;
 use crate::telemetry;
 
-/// Longest request URI accepted. A callback URI with Facebook's code and
+/// Maximum request URI length accepted, in bytes. A callback URI with Facebook's code and
 /// error parameters is well under 2 KB.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 
-/// Largest total of header names and values accepted, in bytes.
+/// Maximum total of header names and values accepted, in bytes.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// Most cookies read from one request. The service sets at most five of its
+/// Maximum number of cookies accepted in one request. The service sets at most five of its
 /// own, so the rest of the limit is for other cookies of the same site.
 pub const MAX_COOKIES: usize = 64;
 

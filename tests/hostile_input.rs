@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use reqwest::Method;
 use tokio::runtime::Runtime;
 
-/// One runtime and one app for every case, so cases cost a request each.
+/// Returns the runtime and app shared by every case, so a case costs one request.
 fn shared() -> &'static (Runtime, TestApp) {
     static SHARED: OnceLock<(Runtime, TestApp)> = OnceLock::new();
     SHARED.get_or_init(|| {

@@ -236,9 +236,10 @@ async fn hung_facebook_keeps_service_healthy() {
         Fault::Delay(Duration::from_secs(60)),
     );
 
-    // Three rounds. glibc's allocator keeps freed memory in its arenas, so
-    // the first rounds grow resident memory to a plateau (about 11 MiB over
-    // the start here); a leak would keep growing it round after round.
+    // Three rounds, because glibc's allocator keeps freed memory in its
+    // arenas. The first rounds grow resident memory to a plateau (about
+    // 11 MiB over the start on a 2-core test machine), and a leak would keep
+    // growing it round after round.
     let mut memory_after_rounds = Vec::new();
     for round in 0..3 {
         let callbacks = spawn_callbacks(&service, &sandbox, 1000 * (round + 1), 200);
@@ -248,7 +249,7 @@ async fn hung_facebook_keeps_service_healthy() {
         let mut memory_peak = 0;
         let deadline = Instant::now() + Duration::from_millis(1500);
         while Instant::now() < deadline {
-            let asked = Instant::now();
+            let sent = Instant::now();
             let health = health_client
                 .get(service.url("/"))
                 .send()
@@ -259,7 +260,7 @@ async fn hung_facebook_keeps_service_healthy() {
                 200,
                 "round {round}: the health check answers while Facebook hangs"
             );
-            slowest_health = slowest_health.max(asked.elapsed());
+            slowest_health = slowest_health.max(sent.elapsed());
             health_checks += 1;
             memory_peak = memory_peak.max(service.resident_bytes());
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -314,7 +314,7 @@ impl GraphClient {
         Ok(object)
     }
 
-    /// Logs once when Graph answered with another version than requested,
+    /// Logs once when Graph served another version than the one requested,
     /// which Facebook does when the requested version is retired.
     fn check_version(&self, headers: &reqwest::header::HeaderMap) {
         let Some(served) = headers

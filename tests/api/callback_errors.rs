@@ -408,3 +408,25 @@ async fn unknown_route_gives_json_404() {
         .expect("request");
     expect_error(response, 405, "method_not_allowed", "POST login").await;
 }
+
+#[tokio::test]
+async fn paging_past_cap_gives_502() {
+    let app = spawn_app(TestOptions {
+        page_count: 100 * 100 + 1,
+        ..TestOptions::default()
+    })
+    .await;
+
+    let response = app.log_in().await;
+
+    let body = expect_error(response, 502, "facebook_too_many_pages", "10001 Pages").await;
+    assert!(
+        body.get("pages").is_none(),
+        "no partial list is returned: {body}"
+    );
+    assert_eq!(
+        app.sandbox.request_count(Endpoint::Accounts),
+        100,
+        "the cap of requests"
+    );
+}
