@@ -96,13 +96,6 @@ pub struct FacebookConfig {
     pub max_in_flight: usize,
 }
 
-impl FacebookConfig {
-    /// Returns whether the redirect URI is https, so cookies get `Secure`.
-    pub fn redirect_uri_is_https(&self) -> bool {
-        self.redirect_uri.starts_with("https://")
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct LogConfig {
     /// `RUST_LOG`, an `EnvFilter` directive such as `info` or `facebook_oauth=debug`.
@@ -261,8 +254,8 @@ impl Config {
             let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
             if url.scheme() == "http" && !local {
                 warnings.push(
-                    "FACEBOOK_REDIRECT_URI uses http, but Facebook only redirects to https \
-                     URIs (except on localhost); use an https URL"
+                    "FACEBOOK_REDIRECT_URI uses http, but Facebook's Enforce HTTPS setting \
+                     (on by default) only allows https redirect URIs; use an https URL"
                         .to_owned(),
                 );
             }
@@ -431,17 +424,31 @@ fn parse_base_url(
         return default.to_owned();
     };
     match Url::parse(&value) {
+        Ok(url) if url.scheme() == "http" && !is_loopback(&url) => problems.push(format!(
+            "{name}={value:?} uses http for a host other than this machine, which would send \
+             the app secret and tokens unencrypted: use https, such as {default}"
+        )),
         Ok(url)
             if matches!(url.scheme(), "http" | "https")
                 && url.has_host()
                 && url.query().is_none()
                 && url.fragment().is_none() => {}
         _ => problems.push(format!(
-            "{name}={value:?} is invalid: use an absolute http or https URL without a query, \
-             such as {default}"
+            "{name}={value:?} is invalid: use an absolute https URL without a query, such as \
+             {default}"
         )),
     }
     value.trim_end_matches('/').to_owned()
+}
+
+/// Returns whether the URL's host is this machine.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    }
 }
 
 fn parse_page_fields(value: Option<String>, problems: &mut Vec<String>) -> String {
@@ -638,6 +645,7 @@ mod tests {
             ("FACEBOOK_REDIRECT_URI", "ftp://example.com/cb"),
             ("FACEBOOK_GRAPH_VERSION", "v25"),
             ("FACEBOOK_GRAPH_URL", "graph.facebook.com"),
+            ("FACEBOOK_GRAPH_URL", "http://graph.facebook.com"),
             ("FACEBOOK_DIALOG_URL", "https://www.facebook.com/?x=1"),
             ("FACEBOOK_TIMEOUT_SECS", "0"),
             ("FACEBOOK_TIMEOUT_SECS", "ten"),

@@ -119,12 +119,16 @@ pub enum AppError {
 
     /// 400 `code_used`: Facebook reports that this authorization code was already exchanged.
     #[error(
-        "Facebook says this authorization code was already used: start again at /facebook/login"
+        "Facebook reports that this authorization code was already used: start again at \
+         /facebook/login"
     )]
     CodeUsed(Box<FacebookError>),
 
-    /// 400 `code_expired`: the code is older than Facebook's 10-minute limit.
-    #[error("Facebook says this authorization code has expired: start again at /facebook/login")]
+    /// 400 `code_expired`: Facebook reports the code expired (subcode 36007).
+    #[error(
+        "Facebook reports that this authorization code has expired: start again at \
+         /facebook/login"
+    )]
     CodeExpired(Box<FacebookError>),
 
     /// 400 `code_invalid`: Facebook does not recognise the code.
@@ -154,8 +158,8 @@ pub enum AppError {
 
     /// 503 `facebook_rate_limited`: Facebook throttles this app or user; sends `Retry-After`.
     #[error(
-        "Facebook is rate-limiting this app or user: retry after the number of seconds in the \
-         Retry-After header"
+        "Facebook is rate-limiting this app or user: wait the number of seconds in the \
+         Retry-After header, then start again at /facebook/login"
     )]
     RateLimited {
         retry_after: Duration,
@@ -163,14 +167,17 @@ pub enum AppError {
     },
 
     /// 502 `facebook_error`: Facebook failed, or returned an unexpected response.
-    #[error("Facebook failed to answer: {reason}; try again in a few minutes")]
+    #[error(
+        "the call to Facebook failed: {reason}. Start again at /facebook/login; if the error \
+         persists, report it with the x-request-id response header"
+    )]
     FacebookFailed {
         reason: String,
         facebook: Option<Box<FacebookError>>,
     },
 
     /// 504 `facebook_timeout`: Facebook did not respond within `FACEBOOK_TIMEOUT_SECS`.
-    #[error("Facebook did not answer in time: try again in a few minutes")]
+    #[error("Facebook did not respond in time: start again at /facebook/login in a few minutes")]
     FacebookTimedOut,
 
     /// 502 `facebook_too_many_pages`: `/me/accounts` kept paging past the request cap.
@@ -184,7 +191,8 @@ pub enum AppError {
     /// Facebook; sends `Retry-After`.
     #[error(
         "too many logins are waiting on Facebook right now, which usually means Facebook is \
-         slow: retry after the number of seconds in the Retry-After header"
+         slow; this login is still open: reload this page after the number of seconds in the \
+         Retry-After header"
     )]
     Busy,
 
@@ -221,7 +229,7 @@ pub enum AppError {
     MethodNotAllowed,
 }
 
-/// `Retry-After` of a busy answer: in-flight callbacks end within the Graph
+/// `Retry-After` of a busy response: in-flight callbacks end within the Graph
 /// timeout, so a short wait usually finds a free slot.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 

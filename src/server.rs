@@ -102,7 +102,8 @@ fn report_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
 /// Rejects requests larger than any this service needs, before routing,
 /// with the JSON error shape. hyper enforces its own larger limits first.
 async fn enforce_request_limits(request: Request, next: Next) -> Response {
-    let uri_bytes = request.uri().to_string().len();
+    let uri = request.uri();
+    let uri_bytes = uri.path().len() + uri.query().map_or(0, |query| query.len() + 1);
     if uri_bytes > MAX_URI_BYTES {
         return AppError::UriTooLong(MAX_URI_BYTES).into_response();
     }

@@ -154,3 +154,63 @@ proptest! {
         prop_assert!(broken.is_none(), "{}", broken.unwrap_or_default());
     }
 }
+
+/// Sends a callback with a valid state and cookie from a real login and
+/// arbitrary `code` and `error*` parameters, so every case passes the state
+/// check and reaches the code exchange or the error handling.
+fn check_after_login(extra: Vec<(&'static str, String)>) -> Option<String> {
+    let (runtime, app) = shared();
+    runtime.block_on(async {
+        let (client, _) = helpers::new_client_with_jar();
+        let login = client
+            .get(app.url("/facebook/login"))
+            .send()
+            .await
+            .expect("login");
+        let state = helpers::query_param(&helpers::location(login.headers()), "state")?;
+        let mut query = vec![("state", state)];
+        query.extend(extra);
+        let response = client
+            .get(app.url("/facebook/callback"))
+            .query(&query)
+            .send()
+            .await
+            .expect("the service answers");
+        let status = response.status();
+        let body = response.text().await.expect("body");
+
+        if status.is_server_error() {
+            return Some(format!("callback {query:?}: status {status}, body {body}"));
+        }
+        let json: serde_json::Value = match serde_json::from_str(&body) {
+            Ok(json) => json,
+            Err(_) => return Some(format!("callback {query:?}: non-JSON body {body}")),
+        };
+        if status.is_client_error() && (!json["error"].is_string() || !json["detail"].is_string()) {
+            return Some(format!("callback {query:?}: error shape {json}"));
+        }
+        None
+    })
+}
+
+fn any_callback_parameters() -> impl Strategy<Value = Vec<(&'static str, String)>> {
+    let name = prop_oneof![
+        Just("code"),
+        Just("error"),
+        Just("error_reason"),
+        Just("error_description"),
+        Just("error_code"),
+        Just("granted_scopes"),
+    ];
+    prop::collection::vec((name, "\\PC{0,80}"), 0..4)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 150, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_callbacks_after_login_never_fail_server_side(extra in any_callback_parameters()) {
+        let broken = check_after_login(extra);
+        prop_assert!(broken.is_none(), "{}", broken.unwrap_or_default());
+    }
+}

@@ -4,6 +4,7 @@
 //! rejected the user's input, Facebook rejected this app's settings, Facebook
 //! is rate-limiting, Facebook failed, or Facebook timed out.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -19,9 +20,13 @@ use crate::config::FacebookConfig;
 use crate::error::{AppError, AppSetting};
 
 /// Maximum bytes read from one Graph response. A `/me/accounts` page of 100
-/// Pages with every default field is about 100 KB, so 4 MiB leaves room while
-/// keeping a misbehaving upstream from exhausting memory.
+/// Pages with every default field is an estimated 100 KB, so 4 MiB leaves
+/// room while keeping one misbehaving response from exhausting memory.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Maximum bytes of all `/me/accounts` responses of one login together, so
+/// that the per-response cap cannot add up to hundreds of MiB per callback.
+pub const MAX_TOTAL_PAGE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Pages requested per `/me/accounts` call.
 pub const PAGES_PER_REQUEST: usize = 100;
@@ -146,9 +151,13 @@ impl GraphClient {
         Url::parse(&address).expect("Graph base URL and version are validated at start-up")
     }
 
-    /// Exchanges an authorization code for a user access token and returns
-    /// Facebook's JSON object unchanged. Never retried: a code works once.
-    pub async fn exchange_code(&self, code: &str) -> Result<Map<String, Value>, AppError> {
+    /// Exchanges an authorization code for a user access token. Returns the
+    /// token and Facebook's JSON object unchanged. Never retried: a code
+    /// works once.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+    ) -> Result<(String, Map<String, Value>), AppError> {
         let mut url = self.endpoint("oauth/access_token");
         url.query_pairs_mut()
             .append_pair("client_id", &self.config.app_id)
@@ -156,14 +165,14 @@ impl GraphClient {
             .append_pair("client_secret", self.config.app_secret.expose())
             .append_pair("code", code);
 
-        let token_data = self
+        let (token_data, _) = self
             .send(self.http.get(url), GraphCall::ExchangeCode)
             .await?;
 
         match token_data.get("access_token") {
-            Some(Value::String(token)) if !token.is_empty() => Ok(token_data),
+            Some(Value::String(token)) if !token.is_empty() => Ok((token.clone(), token_data)),
             _ => Err(AppError::FacebookFailed {
-                reason: "the token exchange answer has no access_token".to_owned(),
+                reason: "the token exchange response has no access_token".to_owned(),
                 facebook: None,
             }),
         }
@@ -177,6 +186,8 @@ impl GraphClient {
         let limit = PAGES_PER_REQUEST.to_string();
         let mut pages = Vec::new();
         let mut after: Option<String> = None;
+        let mut seen_cursors = HashSet::new();
+        let mut total_bytes = 0;
 
         for _ in 0..MAX_PAGE_REQUESTS {
             let mut url = self.endpoint("me/accounts");
@@ -192,13 +203,22 @@ impl GraphClient {
             }
             let request = self.http.get(url).bearer_auth(access_token);
 
-            let mut body = self.send_with_one_retry(request).await?;
+            let (mut body, body_bytes) = self.send_with_one_retry(request).await?;
+            total_bytes += body_bytes;
+            if total_bytes > MAX_TOTAL_PAGE_BYTES {
+                return Err(AppError::FacebookFailed {
+                    reason: format!(
+                        "the Pages list is larger than {MAX_TOTAL_PAGE_BYTES} bytes in all"
+                    ),
+                    facebook: None,
+                });
+            }
 
             match body.remove("data") {
                 Some(Value::Array(data)) => pages.extend(data),
                 _ => {
                     return Err(AppError::FacebookFailed {
-                        reason: "the /me/accounts answer has no data array".to_owned(),
+                        reason: "the /me/accounts response has no data array".to_owned(),
                         facebook: None,
                     });
                 }
@@ -213,10 +233,17 @@ impl GraphClient {
                 .and_then(|paging| paging.pointer("/cursors/after"))
                 .and_then(Value::as_str);
             match cursor {
+                Some(cursor) if !seen_cursors.insert(cursor.to_owned()) => {
+                    return Err(AppError::FacebookFailed {
+                        reason: "Graph repeated a paging cursor, so the Pages list would never end"
+                            .to_owned(),
+                        facebook: None,
+                    });
+                }
                 Some(cursor) if !cursor.is_empty() => after = Some(cursor.to_owned()),
                 _ => {
                     return Err(AppError::FacebookFailed {
-                        reason: "the /me/accounts answer has paging.next but no after cursor"
+                        reason: "the /me/accounts response has paging.next but no after cursor"
                             .to_owned(),
                         facebook: None,
                     });
@@ -233,7 +260,7 @@ impl GraphClient {
     async fn send_with_one_retry(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> Result<Map<String, Value>, AppError> {
+    ) -> Result<(Map<String, Value>, usize), AppError> {
         let retry = request.try_clone();
         match self.send(request, GraphCall::ListPages).await {
             Ok(body) => Ok(body),
@@ -257,7 +284,7 @@ impl GraphClient {
         &self,
         request: reqwest::RequestBuilder,
         call: GraphCall,
-    ) -> Result<Map<String, Value>, CallFailure> {
+    ) -> Result<(Map<String, Value>, usize), CallFailure> {
         let response = request.send().await.map_err(classify_transport_error)?;
         let status = response.status();
         self.check_version(response.headers());
@@ -265,7 +292,7 @@ impl GraphClient {
 
         if status.is_redirection() {
             return Err(CallFailure::final_error(AppError::FacebookFailed {
-                reason: format!("Graph answered with a redirect (HTTP {})", status.as_u16()),
+                reason: format!("Graph responded with a redirect (HTTP {})", status.as_u16()),
                 facebook: None,
             }));
         }
@@ -280,7 +307,7 @@ impl GraphClient {
             return Err(CallFailure {
                 error: AppError::FacebookFailed {
                     reason: format!(
-                        "Graph answered HTTP {} with a body that is not a JSON object",
+                        "Graph returned HTTP {} with a body that is not a JSON object",
                         status.as_u16()
                     ),
                     facebook: None,
@@ -303,7 +330,7 @@ impl GraphClient {
             return Err(CallFailure {
                 error: AppError::FacebookFailed {
                     reason: format!(
-                        "Graph answered HTTP {} without an error object",
+                        "Graph returned HTTP {} without an error object",
                         status.as_u16()
                     ),
                     facebook: None,
@@ -311,7 +338,7 @@ impl GraphClient {
                 retryable: status.is_server_error(),
             });
         }
-        Ok(object)
+        Ok((object, body.len()))
     }
 
     /// Logs once when Graph served another version than the one requested,
@@ -330,7 +357,7 @@ impl GraphClient {
             tracing::warn!(
                 requested = %self.config.graph_version,
                 served,
-                "Graph answered with API version {served} instead of the requested {}; \
+                "Graph served API version {served} instead of the requested {}; \
                  set FACEBOOK_GRAPH_VERSION to a version Facebook still serves",
                 self.config.graph_version
             );
@@ -355,7 +382,10 @@ fn classify_transport_error(error: reqwest::Error) -> CallFailure {
     }
     let error = error.without_url();
     let reason = if error.is_connect() {
-        "the connection to Graph failed".to_owned()
+        format!(
+            "the connection to Graph failed ({})",
+            describe_chain(&error)
+        )
     } else {
         format!("the request to Graph failed ({})", describe_chain(&error))
     };
@@ -364,10 +394,31 @@ fn classify_transport_error(error: reqwest::Error) -> CallFailure {
             reason,
             facebook: None,
         },
-        // A refused or reset connection never reached Graph's handler, or
-        // was cut by it, so an idempotent call may be repeated.
-        retryable: true,
+        // A refused, reset or cut connection is worth one more try of an
+        // idempotent call; a TLS or DNS failure would fail the same way again.
+        retryable: is_connection_dropped(&error),
     }
+}
+
+/// Returns whether an I/O error in the chain says the connection was
+/// refused, reset, aborted or closed early.
+fn is_connection_dropped(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind;
+            return matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            );
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Logs Facebook's rate-limit usage headers when present: at warning level

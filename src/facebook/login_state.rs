@@ -10,8 +10,16 @@
 //!
 //! Each login has its own cookie, so a user can finish logins from several
 //! tabs in any order. A finished login's cookie is replaced by a signed
-//! "finished" marker, so a refreshed callback page gets a clear answer instead
+//! "finished" marker, so a refreshed callback page gets a clear error instead
 //! of a second code exchange.
+//!
+//! NOTE: being stateless, the marker only works once the browser has stored
+//! it. Two requests with the same live cookie at the same moment (a refresh
+//! while the first callback still waits on Facebook) both pass the check;
+//! Facebook's single-use codes then reject the second with `code_used`.
+//! A sibling subdomain that can set cookies for this host could also plant a
+//! login of its own; the `__Host-` cookie prefix would prevent that, but it
+//! requires `Path=/` and https.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,7 +33,8 @@ use crate::config::Secret;
 use crate::error::AppError;
 
 /// How long a login may take, from the redirect to Facebook to the callback.
-/// Facebook's codes also live about 10 minutes (RFC 6749, section 4.1.2).
+/// RFC 6749, section 4.1.2, recommends at most 10 minutes for a code's life;
+/// Facebook does not document its own limit.
 pub const LOGIN_TTL: Duration = Duration::from_secs(600);
 
 /// The maximum number of login cookies one browser keeps. Starting another
@@ -74,6 +83,10 @@ pub struct StartedLogin {
 pub struct CheckedCallback {
     pub result: Result<(), AppError>,
     pub set_cookies: Vec<String>,
+    /// The `Set-Cookie` value that marks the login finished, when the state
+    /// is valid. The caller sends it once the code is used or the login
+    /// ends, and withholds it when the callback may be retried as it is.
+    pub finished_marker: Option<String>,
 }
 
 /// The content of a login cookie, once its signature is checked.
@@ -134,6 +147,10 @@ impl LoginSigner {
         for (_, name) in kept.iter().take(surplus) {
             set_cookies.push(self.clear_cookie(name));
         }
+        // A new login is always younger than this browser's others, even
+        // within one millisecond, so "oldest" stays well defined.
+        let newest = kept.last().map_or(0, |(started_at, _)| *started_at);
+        let now = now.max(newest + 1);
 
         let name = cookie_name(&state);
         let value = format!("{now}.{}", self.sign("live", &state, now));
@@ -166,6 +183,7 @@ impl LoginSigner {
             return CheckedCallback {
                 result: Err(AppError::StateMissing),
                 set_cookies,
+                finished_marker: None,
             };
         };
 
@@ -178,9 +196,11 @@ impl LoginSigner {
             return CheckedCallback {
                 result: Err(error),
                 set_cookies,
+                finished_marker: None,
             };
         };
 
+        let mut finished_marker = None;
         let result = match self.verify_cookie_value(state, value) {
             Some(CookieState::Finished { .. }) => Err(AppError::LoginAlreadyFinished),
             Some(CookieState::Live { started_at }) if is_expired(started_at, now) => {
@@ -192,7 +212,7 @@ impl LoginSigner {
                     "{FINISHED_MARKER}.{started_at}.{}",
                     self.sign(FINISHED_MARKER, state, started_at)
                 );
-                set_cookies.push(self.set_cookie(&name, &marker, LOGIN_TTL));
+                finished_marker = Some(self.set_cookie(&name, &marker, LOGIN_TTL));
                 Ok(())
             }
             None => {
@@ -203,6 +223,7 @@ impl LoginSigner {
         CheckedCallback {
             result,
             set_cookies,
+            finished_marker,
         }
     }
 
@@ -275,8 +296,7 @@ pub fn cookie_name(state: &str) -> String {
     format!("{COOKIE_PREFIX}{}", hex::encode(&digest[..8]))
 }
 
-/// Returns the current time in Unix milliseconds. Milliseconds, not seconds,
-/// so that logins started in the same second still have an order.
+/// Returns the current time in Unix milliseconds.
 pub fn unix_now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -410,7 +430,11 @@ mod tests {
             checked.result
         );
 
-        let (_, marker) = cookie_pair(&checked.set_cookies[0]);
+        let marker_cookie = checked
+            .finished_marker
+            .as_deref()
+            .expect("a finished marker");
+        let (_, marker) = cookie_pair(marker_cookie);
         let replay = signer.check(Some(&state), &[(&name, &marker)], NOW + 10);
         assert!(
             matches!(replay.result, Err(AppError::LoginAlreadyFinished)),

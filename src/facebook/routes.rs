@@ -17,6 +17,10 @@ use crate::error::{AppError, LoginRefusal};
 use crate::facebook::graph::GraphClient;
 use crate::facebook::login_state::{LoginSigner, parse_cookie_headers, unix_now_millis};
 
+/// A whole callback may take this many times `FACEBOOK_TIMEOUT_SECS`
+/// (60 seconds by default), however many Graph calls it makes.
+pub const LOGIN_DEADLINE_FACTOR: u32 = 6;
+
 /// State shared by the Facebook routes.
 #[derive(Debug)]
 pub struct FacebookState {
@@ -74,13 +78,18 @@ async fn finish_login(
         .ok()
         .and_then(|params| params.state.as_deref());
 
-    let checked = state.signer.check(state_param, &cookies, unix_now_millis());
+    let mut checked = state.signer.check(state_param, &cookies, unix_now_millis());
 
     let outcome = match (params, checked.result) {
         (Err(error), _) | (Ok(_), Err(error)) => Err(error),
         (Ok(params), Ok(())) => complete_login(&state, params).await,
     };
 
+    // A busy service has not used the code, so the login stays open and the
+    // same callback may be retried; every other outcome finishes the login.
+    if !matches!(outcome, Err(AppError::Busy)) {
+        checked.set_cookies.extend(checked.finished_marker.take());
+    }
     let mut response = match outcome {
         Ok(body) => (StatusCode::OK, Json(body)).into_response(),
         Err(error) => error.into_response(),
@@ -112,13 +121,17 @@ async fn complete_login(state: &FacebookState, params: CallbackParams) -> Result
     // until they time out; beyond the limit they are turned away at once.
     let _permit = state.in_flight.try_acquire().map_err(|_| AppError::Busy)?;
 
-    let token_data = state.graph.exchange_code(&code).await?;
-
-    let access_token = token_data
-        .get("access_token")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let pages = state.graph.list_pages(access_token).await?;
+    // Each Graph call has its own timeout; this bounds the whole login,
+    // paging and retries included.
+    let deadline = state.config.timeout * LOGIN_DEADLINE_FACTOR;
+    let calls = async {
+        let (access_token, token_data) = state.graph.exchange_code(&code).await?;
+        let pages = state.graph.list_pages(&access_token).await?;
+        Ok::<_, AppError>((token_data, pages))
+    };
+    let (token_data, pages) = tokio::time::timeout(deadline, calls)
+        .await
+        .map_err(|_| AppError::FacebookTimedOut)??;
 
     Ok(json!({ "token_data": token_data, "pages": { "data": pages } }))
 }

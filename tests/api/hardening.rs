@@ -190,3 +190,53 @@ async fn oversized_requests_rejected_as_json() {
         assert_eq!(body["error"], code, "case {case}: error code");
     }
 }
+
+#[tokio::test]
+async fn busy_callback_can_be_retried() {
+    let app = spawn_app(TestOptions {
+        timeout: Duration::from_secs(2),
+        max_in_flight: 1,
+        ..TestOptions::default()
+    })
+    .await;
+    app.sandbox.inject(
+        Endpoint::TokenExchange,
+        Fault::Delay(Duration::from_millis(800)),
+    );
+    let (first_client, _) = new_client_with_jar();
+    let first_login = first_client
+        .get(app.url("/facebook/login"))
+        .send()
+        .await
+        .expect("login");
+    let first_state = query_param(&location(first_login.headers()), "state").expect("state");
+    let first_code = app.issue_code();
+    let second_state = app.start_login().await;
+    let second_code = app.issue_code();
+
+    let first = first_client
+        .get(app.url("/facebook/callback"))
+        .query(&[("code", &first_code), ("state", &first_state)])
+        .send();
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.callback(&[("code", &second_code), ("state", &second_state)])
+            .await
+    };
+    let (first, busy) = tokio::join!(first, second);
+    let retried = app
+        .callback(&[("code", &second_code), ("state", &second_state)])
+        .await;
+
+    assert_eq!(
+        first.expect("first callback").status(),
+        200,
+        "the first login succeeds"
+    );
+    assert_eq!(busy.status(), 503, "the second waits behind the limit");
+    assert_eq!(
+        retried.status(),
+        200,
+        "the same callback succeeds when retried"
+    );
+}
