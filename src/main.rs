@@ -31,10 +31,14 @@ async fn main() -> ExitCode {
         Ok(config) => config,
         Err(error) => return report_config_error(&error),
     };
-    if let Err(error) = telemetry::init(&config.log) {
-        eprintln!("failed to start logging: {error}");
-        return ExitCode::FAILURE;
-    }
+    // Held until main returns, so queued log lines are written before exit.
+    let _log_guard = match telemetry::init(&config.log) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("failed to start logging: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
 
     let address = SocketAddr::new(config.host, config.port);
     let listener = match tokio::net::TcpListener::bind(address).await {

@@ -10,8 +10,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{self, AllowOrigin, CorsLayer};
@@ -45,7 +44,10 @@ pub fn build_app(config: &Config, sandbox: Option<Sandbox>) -> Result<Router, re
 
     // Responses of the login flow carry tokens or a fresh state: never cache
     // them, and never leak the callback URL (which contains the code) as a referrer.
+    // The 405 fallback is set here, inside the CORS layer, so that CORS
+    // answers preflight OPTIONS requests before the method check does.
     let facebook_routes = facebook::router()
+        .method_not_allowed_fallback(reject_method)
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -58,6 +60,7 @@ pub fn build_app(config: &Config, sandbox: Option<Sandbox>) -> Result<Router, re
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
+        .layer(build_cors(&config.cors_allowed_origins))
         .with_state(facebook_state);
 
     let mut router = Router::new()
@@ -71,7 +74,6 @@ pub fn build_app(config: &Config, sandbox: Option<Sandbox>) -> Result<Router, re
         .route_layer(middleware::from_fn(telemetry::record_matched_path))
         .fallback(reject_unknown_route)
         .method_not_allowed_fallback(reject_method)
-        .layer(build_cors(&config.cors_allowed_origins))
         .layer(CatchPanicLayer::custom(report_panic))
         .layer(middleware::from_fn(enforce_request_limits))
         .layer(middleware::from_fn(telemetry::log_request))
@@ -83,8 +85,11 @@ pub fn build_app(config: &Config, sandbox: Option<Sandbox>) -> Result<Router, re
 }
 
 /// `GET /`: a health check for load balancers; it touches nothing upstream.
-async fn check_health() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+async fn check_health() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        r#"{"status":"ok"}"#,
+    )
 }
 
 /// Turns a panic in a handler into the JSON 500 and logs its message, so a

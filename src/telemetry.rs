@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use rand::RngCore;
 use tracing::Instrument;
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
@@ -22,22 +23,30 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 /// Maximum length of an incoming request id that is kept.
 const MAX_REQUEST_ID_LEN: usize = 64;
 
-/// Installs the global subscriber. Fails when one is already installed.
-pub fn init(config: &LogConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// Installs the global subscriber, writing to stderr from a background
+/// thread so request handlers never wait on the terminal or the pipe.
+/// Fails when a subscriber is already installed. Keep the returned guard
+/// until exit: dropping it flushes the lines still queued.
+pub fn init(config: &LogConfig) -> Result<WorkerGuard, Box<dyn std::error::Error + Send + Sync>> {
     let filter = EnvFilter::try_new(&config.filter)?;
+    // Not lossy: when the queue is full, handlers wait rather than drop lines.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     // Colours only on a terminal, so log files and collectors get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match config.format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.try_init()?,
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init(),
+            .try_init()?,
     }
+    Ok(guard)
 }
 
 /// Route middleware that copies the matched route into the response, where
@@ -86,9 +95,15 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
         .headers_mut()
         .insert(REQUEST_ID_HEADER, header_value.clone());
     let method = request.method().clone();
-    let span = tracing::info_span!("request", request_id = %request_id);
+    // Health checks log nothing inside, so they skip the span, which is a
+    // measurable share of their cost under load-balancer probes.
+    let span = if request.uri().path() == "/" {
+        tracing::Span::none()
+    } else {
+        tracing::info_span!("request", request_id = %request_id)
+    };
 
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = next.run(request).instrument(span).await;
 
     response
         .headers_mut()
@@ -109,10 +124,10 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
     let detail = error.map(|error| error.detail.as_str());
     let facebook_message = error.and_then(|error| error.facebook_message.as_deref());
 
-    let _entered = span.enter();
     macro_rules! log_line {
         ($level:ident) => {
             tracing::$level!(
+                request_id = %request_id,
                 method = %method,
                 route = %route,
                 status = status.as_u16(),
@@ -133,7 +148,6 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
     } else {
         log_line!(info);
     }
-    drop(_entered);
     response
 }
 

@@ -54,7 +54,9 @@ const FINISHED_MARKER: &str = "done";
 /// Signs and checks login cookies.
 #[derive(Clone)]
 pub struct LoginSigner {
-    key: [u8; 32],
+    /// HMAC keyed once with the derived key; cloned per signature, which
+    /// saves hashing the key twice on every login and callback.
+    keyed_mac: Hmac<Sha256>,
     cookie_path: String,
     secure: bool,
 }
@@ -63,7 +65,7 @@ impl std::fmt::Debug for LoginSigner {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("LoginSigner")
-            .field("key", &"[redacted]")
+            .field("keyed_mac", &"[redacted]")
             .field("cookie_path", &self.cookie_path)
             .field("secure", &self.secure)
             .finish()
@@ -107,7 +109,9 @@ impl LoginSigner {
         let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.expose().as_bytes())
             .expect("HMAC accepts a key of any length");
         mac.update(b"facebook-oauth login state key v1");
-        let key = mac.finalize().into_bytes().into();
+        let key = mac.finalize().into_bytes();
+        let keyed_mac =
+            Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts a key of any length");
 
         let (secure, cookie_path) = match url::Url::parse(redirect_uri) {
             Ok(url) => {
@@ -119,7 +123,7 @@ impl LoginSigner {
             Err(_) => (true, "/".to_owned()),
         };
         Self {
-            key,
+            keyed_mac,
             cookie_path,
             secure,
         }
@@ -263,8 +267,7 @@ impl LoginSigner {
     }
 
     fn mac(&self, purpose: &str, state: &str, started_at: u64) -> Hmac<Sha256> {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts a key of any length");
+        let mut mac = self.keyed_mac.clone();
         mac.update(format!("{purpose}|{state}|{started_at}").as_bytes());
         mac
     }

@@ -29,6 +29,8 @@ pub struct FacebookState {
     pub signer: LoginSigner,
     /// One permit per callback that calls Graph, `FACEBOOK_MAX_IN_FLIGHT` in all.
     pub in_flight: Semaphore,
+    /// The dialog URL up to the state's value, built once at start-up.
+    dialog_url_prefix: String,
 }
 
 impl FacebookState {
@@ -37,6 +39,7 @@ impl FacebookState {
             graph: GraphClient::new(config.clone())?,
             signer: LoginSigner::new(&config.app_secret, &config.redirect_uri),
             in_flight: Semaphore::new(config.max_in_flight),
+            dialog_url_prefix: build_dialog_url_prefix(&config),
             config,
         })
     }
@@ -57,7 +60,8 @@ async fn start_login(State(state): State<SharedState>, headers: HeaderMap) -> Re
     let cookies = read_cookies(&headers);
     let login = state.signer.start(&cookies, unix_now_millis());
 
-    let dialog_url = build_dialog_url(&state.config, &login.state);
+    // The state is unpadded base64url, which needs no percent-encoding.
+    let dialog_url = format!("{}{}", state.dialog_url_prefix, login.state);
 
     let mut response = (StatusCode::FOUND, [(header::LOCATION, dialog_url)]).into_response();
     append_set_cookies(&mut response, &login.set_cookies);
@@ -179,23 +183,19 @@ impl CallbackParams {
     }
 }
 
-/// Builds the dialog URL with every value percent-encoded. No PKCE
-/// parameters: Facebook drops `code_challenge` in this flow and then rejects
-/// a `code_verifier` at the token exchange.
-fn build_dialog_url(config: &FacebookConfig, state: &str) -> String {
-    let address = format!(
-        "{}/{}/dialog/oauth",
-        config.dialog_url, config.graph_version
-    );
+/// Builds the dialog URL, every value percent-encoded, up to and including
+/// `state=`. No PKCE parameters: Facebook drops `code_challenge` in this flow
+/// and then rejects a `code_verifier` at the token exchange.
+fn build_dialog_url_prefix(config: &FacebookConfig) -> String {
+    let address = format!("{}/{}/dialog/oauth", config.dialog_url, config.graph_version);
     let mut url =
         Url::parse(&address).expect("dialog base URL and version are validated at start-up");
     url.query_pairs_mut()
         .append_pair("client_id", &config.app_id)
         .append_pair("redirect_uri", &config.redirect_uri)
         .append_pair("scope", &config.scopes)
-        .append_pair("response_type", "code")
-        .append_pair("state", state);
-    url.into()
+        .append_pair("response_type", "code");
+    format!("{url}&state=")
 }
 
 fn read_cookies(headers: &HeaderMap) -> Vec<(&str, &str)> {
@@ -228,7 +228,7 @@ mod tests {
         let mut config = FacebookConfig::sandbox(5000);
         config.redirect_uri = "https://a.example.com/cb?next=/x&y=1".to_owned();
         config.scopes = "pages_show_list,pages_messaging".to_owned();
-        let url = build_dialog_url(&config, "abc");
+        let url = format!("{}abc", build_dialog_url_prefix(&config));
         assert!(
             url.contains("redirect_uri=https%3A%2F%2Fa.example.com%2Fcb%3Fnext%3D%2Fx%26y%3D1"),
             "redirect_uri encoded: {url}"

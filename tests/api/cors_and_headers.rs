@@ -40,7 +40,7 @@ async fn cors_list_allows_only_listed_origins() {
     let refused = preflight(&app, "https://evil.example.com").await;
     let simple = app
         .client
-        .get(app.url("/"))
+        .get(app.url("/facebook/login"))
         .header("origin", "https://app.example.com")
         .send()
         .await
