@@ -65,6 +65,7 @@ async fn start_login(State(state): State<SharedState>, headers: HeaderMap) -> Re
 
     let mut response = (StatusCode::FOUND, [(header::LOCATION, dialog_url)]).into_response();
     append_set_cookies(&mut response, &login.set_cookies);
+    mark_uncacheable(&mut response);
     response
 }
 
@@ -99,7 +100,25 @@ async fn finish_login(
         Err(error) => error.into_response(),
     };
     append_set_cookies(&mut response, &checked.set_cookies);
+    mark_uncacheable(&mut response);
     response
+}
+
+/// Answers a method other than GET on a Facebook route, uncached like the rest.
+pub async fn reject_method() -> Response {
+    let mut response = AppError::MethodNotAllowed.into_response();
+    mark_uncacheable(&mut response);
+    response
+}
+
+/// Marks a response of the login flow, which carries tokens or a fresh
+/// state, as never cached, and keeps the callback URL (which contains the
+/// code) out of `Referer` headers.
+fn mark_uncacheable(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
 }
 
 /// Runs the steps that need a verified state: the Facebook error check, the
