@@ -5,12 +5,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -52,7 +52,7 @@ pub fn build_app(config: &Config, sandbox: Option<Sandbox>) -> Result<Router, re
 
     let mut routes = Router::new()
         .route("/", get(check_health))
-        .nest("/facebook", facebook_routes);
+        .merge(facebook_routes);
     if let Some(sandbox) = sandbox {
         routes = routes.nest("/sandbox", sandbox.router());
     }
@@ -79,7 +79,10 @@ pub fn build_app(config: &Config, sandbox: Option<Sandbox>) -> Result<Router, re
 /// `GET /`: a health check for load balancers; it touches nothing upstream.
 async fn check_health() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         r#"{"status":"ok"}"#,
     )
 }

@@ -26,6 +26,12 @@ pub struct Cli {
     #[arg(long, default_value_t = 5)]
     duration_secs: u64,
 
+    /// Rounds of the `/` and `/facebook/login` measurements. The bare server
+    /// and the service alternate within each round, and the table shows each
+    /// row's median round.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+
     /// Callbacks per callback run. Each needs its own code and login cookie, prepared in advance.
     #[arg(long, default_value_t = 10_000)]
     callbacks: usize,

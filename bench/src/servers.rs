@@ -96,15 +96,14 @@ pub async fn run_all(cli: &Cli, binary: &Path, cores: Option<Cores>) -> Result<S
         server.stop();
     }
 
-    eprintln!("measuring the bare hyper server");
+    // Both servers run at once and their measurements alternate, round after
+    // round, so a slow spell of the machine hits both alike; each row is the
+    // round with the median requests per second.
+    eprintln!(
+        "measuring the bare hyper server and the service in {} interleaved rounds",
+        cli.rounds
+    );
     let bare = start_bare(server_core).await?;
-    for &connections in &cli.connections {
-        let spec = repeat_spec(cli, &bare, "/", StatusCode::OK, connections);
-        rows.push(measure_repeated(&bare, "GET /", spec).await.0);
-    }
-    bare.stop();
-
-    eprintln!("measuring the service");
     let (ours, _) = start_service(binary, &graph, &work_dir, &log_path, server_core).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let group = ours
@@ -112,20 +111,38 @@ pub async fn run_all(cli: &Cli, binary: &Path, cores: Option<Cores>) -> Result<S
         .expect("the service is started by the benchmark");
     let idle_rss_bytes = system::group_rss_bytes(group);
     let mut loaded_rss_bytes = 0;
-    let routes = [
-        ("GET /", "/", StatusCode::OK),
-        ("GET /facebook/login", "/facebook/login", StatusCode::FOUND),
+    let plan = [
+        (&bare, "GET /", "/", StatusCode::OK),
+        (&ours, "GET /", "/", StatusCode::OK),
+        (
+            &ours,
+            "GET /facebook/login",
+            "/facebook/login",
+            StatusCode::FOUND,
+        ),
     ];
-    for (route, path, status) in routes {
-        for &connections in &cli.connections {
-            let spec = repeat_spec(cli, &ours, path, status, connections);
-            let (row, rss) = measure_repeated(&ours, route, spec).await;
-            if connections == peak_connections {
-                loaded_rss_bytes = loaded_rss_bytes.max(rss);
+    let mut samples: Vec<Vec<Row>> = Vec::new();
+    for round in 0..cli.rounds.max(1) {
+        eprintln!(" round {} of {}", round + 1, cli.rounds.max(1));
+        let mut index = 0;
+        for (server, route, path, status) in plan {
+            for &connections in &cli.connections {
+                let spec = repeat_spec(cli, server, path, status, connections);
+                let (row, rss) = measure_repeated(server, route, spec).await;
+                if std::ptr::eq(server, &ours) && connections == peak_connections {
+                    loaded_rss_bytes = loaded_rss_bytes.max(rss);
+                }
+                if round == 0 {
+                    samples.push(Vec::new());
+                }
+                samples[index].push(row);
+                index += 1;
             }
-            rows.push(row);
         }
     }
+    rows.extend(samples.into_iter().filter_map(take_median));
+    bare.stop();
+
     let redirect_uri = format!("http://{}/facebook/callback", ours.address);
     for &connections in &cli.connections {
         let requests = our_callbacks(&graph, &redirect_uri, cli.callbacks);
@@ -168,6 +185,18 @@ pub async fn run_all(cli: &Cli, binary: &Path, cores: Option<Cores>) -> Result<S
         log_path,
         compare_name,
     })
+}
+
+/// Returns the row with the median requests per second (the upper one of
+/// the middle two for an even count).
+fn take_median(mut rounds: Vec<Row>) -> Option<Row> {
+    rounds.sort_by(|left, right| {
+        left.result
+            .requests_per_second()
+            .total_cmp(&right.result.requests_per_second())
+    });
+    let middle = rounds.len() / 2;
+    rounds.into_iter().nth(middle)
 }
 
 fn repeat_spec(
