@@ -425,8 +425,8 @@ fn parse_base_url(
     };
     match Url::parse(&value) {
         Ok(url) if url.scheme() == "http" && !is_loopback(&url) => problems.push(format!(
-            "{name}={value:?} uses http for a host other than this machine, which would send \
-             the app secret and tokens unencrypted: use https, such as {default}"
+            "{name}={value:?} uses http for a host other than this machine, which would carry \
+             the login or the app secret and tokens unencrypted: use https, such as {default}"
         )),
         Ok(url)
             if matches!(url.scheme(), "http" | "https")

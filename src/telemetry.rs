@@ -6,7 +6,7 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, OriginalUri, Request};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -60,30 +60,6 @@ pub async fn record_matched_path(request: Request, next: Next) -> Response {
     response
 }
 
-/// The full route of a request served by a router nested with
-/// `nest_service`, whose own `MatchedPath` lacks the outer prefix.
-#[derive(Debug, Clone)]
-pub struct RouteLabel(pub String);
-
-/// Route middleware for a router nested with `nest_service`: records the
-/// matched route with the prefix it was nested at, for [`log_request`].
-pub async fn label_nested_route(request: Request, next: Next) -> Response {
-    let inner_path = request.uri().path().to_owned();
-    let original_path = request
-        .extensions()
-        .get::<OriginalUri>()
-        .map(|original| original.path().to_owned());
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let mut response = next.run(request).await;
-
-    if let (Some(original), Some(matched)) = (original_path, matched) {
-        let prefix = original.strip_suffix(&inner_path).unwrap_or_default();
-        let label = format!("{prefix}{}", matched.as_str());
-        response.extensions_mut().insert(RouteLabel(label));
-    }
-    response
-}
-
 /// Gives every request an id and logs one line when it ends: method, matched
 /// route, status, latency and request id. Health checks log at debug level so
 /// load-balancer probes do not flood the log.
@@ -110,14 +86,11 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
     response
         .headers_mut()
         .insert(REQUEST_ID_HEADER, header_value);
-    let route = match response.extensions().get::<RouteLabel>() {
-        Some(label) => label.0.clone(),
-        None => response
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or("(no route)", MatchedPath::as_str)
-            .to_owned(),
-    };
+    let route = response
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(no route)", MatchedPath::as_str)
+        .to_owned();
     let status = response.status();
     // Rounded to 0.1 ms and kept a number, so JSON logs can be aggregated.
     let latency_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;

@@ -45,7 +45,7 @@ pub fn print(summary: &Summary, cli: &Cli) {
         if let (Some(health), Some(bare)) = (health, bare) {
             let ratio = rps(health) / rps(bare);
             check(
-                &format!("GET / / bare hyper at {connections} conns: {ratio:.2}"),
+                &format!("GET / / bare hyper at {connections} conns: {ratio:.3}"),
                 &format!(">= {HEALTH_RATIO_TARGET}"),
                 ratio >= HEALTH_RATIO_TARGET,
             );
@@ -53,7 +53,7 @@ pub fn print(summary: &Summary, cli: &Cli) {
         if let (Some(login), Some(bare)) = (login, bare) {
             let ratio = rps(login) / rps(bare);
             check(
-                &format!("GET /facebook/login / bare hyper at {connections} conns: {ratio:.2}"),
+                &format!("GET /facebook/login / bare hyper at {connections} conns: {ratio:.3}"),
                 &format!(">= {LOGIN_RATIO_TARGET}"),
                 ratio >= LOGIN_RATIO_TARGET,
             );

@@ -63,6 +63,18 @@ async fn sandbox_binary_completes_login() {
 
     assert_eq!(response.status(), 200, "the login succeeds");
     let body = json_body(response).await;
+    // The request log is written by a background thread; give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let printed = service.stderr.lock().expect("stderr").clone();
+    for route in [
+        "route=/facebook/login",
+        "route=/facebook/callback",
+        "route=/sandbox/{version}/dialog/oauth",
+        "route=/sandbox/graph/{version}/oauth/access_token",
+        "route=/sandbox/graph/{version}/me/accounts",
+    ] {
+        assert!(printed.contains(route), "the log names {route}: {printed}");
+    }
     assert_eq!(
         body["pages"]["data"].as_array().map(Vec::len),
         Some(60),
