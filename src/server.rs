@@ -44,7 +44,7 @@ pub fn build_app(config: &Config, sandbox: Option<Sandbox>) -> Result<Router, re
     let facebook_state = Arc::new(FacebookState::new(config.facebook.clone())?);
 
     // The 405 fallback is set here, inside the CORS layer, so that CORS
-    // answers preflight OPTIONS requests before the method check does.
+    // responds to preflight OPTIONS requests before the method check does.
     let facebook_routes = facebook::router()
         .method_not_allowed_fallback(facebook::routes::reject_method)
         .layer(build_cors(&config.cors_allowed_origins))

@@ -24,7 +24,8 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 const MAX_REQUEST_ID_LEN: usize = 64;
 
 /// Installs the global subscriber, writing to stderr from a background
-/// thread so request handlers never wait on the terminal or the pipe.
+/// thread so request handlers do not wait on the terminal or the pipe
+/// (unless its queue of 128,000 lines is full).
 /// Fails when a subscriber is already installed. Keep the returned guard
 /// until exit: dropping it flushes the lines still queued.
 pub fn init(config: &LogConfig) -> Result<WorkerGuard, Box<dyn std::error::Error + Send + Sync>> {

@@ -395,12 +395,12 @@ fn classify_transport_error(error: reqwest::Error) -> CallFailure {
             facebook: None,
         },
         // A refused, reset or cut connection is worth one more try of an
-        // idempotent call; a TLS or DNS failure would fail the same way again.
+        // idempotent call, but a TLS or DNS failure would fail the same way again.
         retryable: is_connection_dropped(&error),
     }
 }
 
-/// Returns whether an I/O error in the chain says the connection was
+/// Returns whether an I/O error in the chain reports the connection as
 /// refused, reset, aborted or closed early.
 fn is_connection_dropped(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(error);

@@ -3,7 +3,7 @@
 //! `/facebook/login` sends Facebook a random `state` (128 bits) and sets a
 //! cookie named after a hash of it. The cookie contains the start time and an
 //! HMAC that binds the state to that time, keyed by a key derived from the app
-//! secret. `/facebook/callback` accepts the state only if this browser holds a
+//! secret. `/facebook/callback` accepts the state only if this browser has a
 //! valid, unexpired cookie for it. Nothing is stored on the server, so any
 //! instance that shares the app secret can finish a login that another
 //! instance started.

@@ -47,8 +47,8 @@ impl FacebookState {
 
 pub type SharedState = Arc<FacebookState>;
 
-/// The login routes, with their full paths: merged rather than nested, which
-/// saves rewriting every request's URI.
+/// Builds the login routes with their full paths. They are merged rather
+/// than nested, which saves rewriting every request's URI.
 pub fn router() -> Router<SharedState> {
     Router::new()
         .route("/facebook/login", get(start_login))
@@ -94,7 +94,7 @@ async fn finish_login(
     };
 
     // A busy service has not used the code, so the login stays open and the
-    // same callback may be retried; every other outcome finishes the login.
+    // same callback may be retried. Every other outcome finishes the login.
     if !matches!(outcome, Err(AppError::Busy)) {
         checked.set_cookies.extend(checked.finished_marker.take());
     }
@@ -107,7 +107,7 @@ async fn finish_login(
     response
 }
 
-/// Answers a method other than GET on a Facebook route, uncached like the rest.
+/// Rejects a method other than GET on a Facebook route, uncached like the rest.
 pub async fn reject_method() -> Response {
     let mut response = AppError::MethodNotAllowed.into_response();
     mark_uncacheable(&mut response);

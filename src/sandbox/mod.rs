@@ -218,8 +218,8 @@ impl Sandbox {
         lock(&self.inner.faults).insert(endpoint, injected);
     }
 
-    /// Makes the next `times` requests to `endpoint` fail with `fault`; later
-    /// requests are answered normally. Replaces any fault for that endpoint.
+    /// Makes the next `times` requests to `endpoint` fail with `fault`. Later
+    /// requests get normal responses. Replaces any fault for that endpoint.
     pub fn inject_times(&self, endpoint: Endpoint, fault: Fault, times: usize) {
         let injected = InjectedFault {
             fault,
