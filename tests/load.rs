@@ -237,7 +237,7 @@ async fn hung_facebook_keeps_service_healthy() {
     );
 
     // Three rounds, because glibc's allocator keeps freed memory in its
-    // arenas. The first rounds grow resident memory to a plateau (about
+    // arenas. The first rounds grow resident memory to a plateau (8 to
     // 11 MiB over the start on a 2-core test machine), and a leak would keep
     // growing it round after round.
     let mut memory_after_rounds = Vec::new();
