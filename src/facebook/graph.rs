@@ -317,9 +317,13 @@ impl GraphClient {
         };
 
         if object.get("error").is_some_and(Value::is_object) {
-            let envelope: ErrorEnvelope = serde_json::from_value(Value::Object(object))
-                .unwrap_or_else(|_| ErrorEnvelope {
-                    error: FacebookError::default(),
+            let envelope = serde_json::from_value::<ErrorEnvelope>(Value::Object(object))
+                .unwrap_or_else(|error| {
+                    // Classified below as an unknown Graph error (code 0).
+                    tracing::warn!(%error, "Graph sent an error object of an unexpected shape");
+                    ErrorEnvelope {
+                        error: FacebookError::default(),
+                    }
                 });
             let retryable = !envelope.error.is_rate_limit()
                 && (envelope.error.is_transient() || status.is_server_error());
