@@ -70,7 +70,7 @@ pub fn build_app(config: &Config, sandbox: Option<Sandbox>) -> Result<Router, re
             HeaderName::from_static("x-content-type-options"),
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(middleware::from_fn(telemetry::log_request))
+        .layer(telemetry::RequestLogLayer)
         .layer(middleware::from_fn(enforce_request_limits))
         .layer(CatchPanicLayer::custom(report_panic));
     Ok(Router::new().fallback_service(middleware.service(routes)))

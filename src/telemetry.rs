@@ -3,15 +3,21 @@
 //! The request line names the matched route, never the URI, because the
 //! callback's query string carries the authorization code.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::io::IsTerminal;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use rand::RngCore;
+use tower::{Layer, Service};
 use tracing::Instrument;
+use tracing::instrument::Instrumented;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
@@ -51,7 +57,7 @@ pub fn init(config: &LogConfig) -> Result<WorkerGuard, Box<dyn std::error::Error
 }
 
 /// Route middleware that copies the matched route into the response, where
-/// [`log_request`] (which runs before routing) can read it.
+/// [`RequestLogLayer`] (which runs before routing) can read it.
 pub async fn record_matched_path(request: Request, next: Next) -> Response {
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let mut response = next.run(request).await;
@@ -61,37 +67,118 @@ pub async fn record_matched_path(request: Request, next: Next) -> Response {
     response
 }
 
-/// Gives every request an id and logs one line when it ends: method, matched
-/// route, status, latency and request id. Health checks log at debug level so
-/// load-balancer probes do not flood the log.
-pub async fn log_request(mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let request_id = choose_request_id(request.headers().get(&REQUEST_ID_HEADER));
-    let header_value = HeaderValue::from_str(&request_id).expect("request ids are printable ASCII");
-    request
-        .headers_mut()
-        .insert(REQUEST_ID_HEADER, header_value.clone());
-    let method = request.method().clone();
-    // The span carries the request id to lines logged inside a handler. The
-    // health check and the login redirect log nothing inside, so they skip
-    // it: creating and formatting it was about a tenth of their cost.
-    let path = request.uri().path();
-    let span = if path == "/" || path == "/facebook/login" {
-        tracing::Span::none()
-    } else {
-        tracing::info_span!("request", request_id = %request_id)
-    };
+/// Layer that gives every request an id and logs one line when it ends:
+/// method, matched route, status, latency and request id. Health checks log
+/// at debug level so load-balancer probes do not flood the log.
+///
+/// A hand-written service rather than `axum::middleware::from_fn`, which
+/// boxes its future and the rest of the stack on every request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestLogLayer;
 
-    let mut response = next.run(request).instrument(span).await;
+impl<S> Layer<S> for RequestLogLayer {
+    type Service = RequestLog<S>;
 
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestLog { inner }
+    }
+}
+
+/// The service of [`RequestLogLayer`].
+#[derive(Debug, Clone)]
+pub struct RequestLog<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for RequestLog<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RequestLogFuture<S::Future>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let started = Instant::now();
+        let request_id = choose_request_id(request.headers().get(&REQUEST_ID_HEADER));
+        let header_value =
+            HeaderValue::from_str(&request_id).expect("request ids are printable ASCII");
+        request
+            .headers_mut()
+            .insert(REQUEST_ID_HEADER, header_value.clone());
+        let method = request.method().clone();
+        // The span carries the request id to lines logged inside a handler.
+        // The health check and the login redirect log nothing inside, so they
+        // skip it: creating and formatting it was about a tenth of their cost.
+        let path = request.uri().path();
+        let span = if path == "/" || path == "/facebook/login" {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!("request", request_id = %request_id)
+        };
+
+        RequestLogFuture {
+            inner: self.inner.call(request).instrument(span),
+            finish: Some(RequestStart {
+                started,
+                request_id,
+                header_value,
+                method,
+            }),
+        }
+    }
+}
+
+/// What the request line needs from the start of a request.
+struct RequestStart {
+    started: Instant,
+    request_id: String,
+    header_value: HeaderValue,
+    method: Method,
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RequestLog`]: the inner response, then the log line.
+    pub struct RequestLogFuture<F> {
+        #[pin]
+        inner: Instrumented<F>,
+        finish: Option<RequestStart>,
+    }
+}
+
+impl<F> Future for RequestLogFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(mut response) = ready!(this.inner.poll(context));
+        if let Some(start) = this.finish.take() {
+            finish_request(&mut response, start);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// Sets the request id on the response and logs the request line.
+fn finish_request(response: &mut Response, start: RequestStart) {
+    let RequestStart {
+        started,
+        request_id,
+        header_value,
+        method,
+    } = start;
     response
         .headers_mut()
         .insert(REQUEST_ID_HEADER, header_value);
-    let route = response
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("(no route)", MatchedPath::as_str)
-        .to_owned();
+    let matched = response.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("(no route)", MatchedPath::as_str);
     let status = response.status();
     // Rounded to 0.1 ms and kept a number, so JSON logs can be aggregated.
     let latency_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
@@ -124,7 +211,6 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
     } else {
         log_line!(info);
     }
-    response
 }
 
 /// Keeps an incoming request id when it is short and printable, so ids from
