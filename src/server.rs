@@ -1,18 +1,20 @@
 //! The router with its middleware, and serving it with graceful shutdown.
 
 use std::any::Any;
+use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
+use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{self, AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -57,7 +59,7 @@ pub fn build_app(config: &Config, sandbox: Option<Sandbox>) -> Result<Router, re
         routes = routes.nest("/sandbox", sandbox.router());
     }
     let routes = routes
-        .route_layer(middleware::from_fn(telemetry::record_matched_path))
+        .route_layer(telemetry::RecordMatchedPathLayer)
         .fallback(reject_unknown_route)
         .method_not_allowed_fallback(reject_method);
 
@@ -71,8 +73,8 @@ pub fn build_app(config: &Config, sandbox: Option<Sandbox>) -> Result<Router, re
             HeaderValue::from_static("nosniff"),
         ))
         .layer(telemetry::RequestLogLayer)
-        .layer(middleware::from_fn(enforce_request_limits))
-        .layer(CatchPanicLayer::custom(report_panic));
+        .layer(CatchPanicLayer::custom(report_panic))
+        .layer(RequestLimitsLayer);
     Ok(Router::new().fallback_service(middleware.service(routes)))
 }
 
@@ -99,13 +101,83 @@ fn report_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
     AppError::Internal.into_response()
 }
 
-/// Rejects requests larger than any this service needs, before routing,
-/// with the JSON error shape. hyper enforces its own larger limits first.
-async fn enforce_request_limits(request: Request, next: Next) -> Response {
+/// Layer that rejects requests larger than any this service needs, before
+/// routing, with the JSON error shape. hyper enforces its own larger limits
+/// first. A tower service rather than `from_fn`, which would box per request.
+#[derive(Debug, Clone, Copy, Default)]
+struct RequestLimitsLayer;
+
+impl<S> Layer<S> for RequestLimitsLayer {
+    type Service = RequestLimits<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestLimits { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RequestLimits<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for RequestLimits<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RequestLimitsFuture<S::Future>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match check_request_limits(&request) {
+            Ok(()) => RequestLimitsFuture::Admitted {
+                inner: self.inner.call(request),
+            },
+            Err(error) => RequestLimitsFuture::Rejected {
+                response: Some(error.into_response()),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RequestLimits`]: the router's, or the rejection at once.
+    #[project = RequestLimitsProjection]
+    enum RequestLimitsFuture<F> {
+        Admitted { #[pin] inner: F },
+        Rejected { response: Option<Response> },
+    }
+}
+
+impl<F> Future for RequestLimitsFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            RequestLimitsProjection::Admitted { inner } => inner.poll(context),
+            RequestLimitsProjection::Rejected { response } => {
+                let response = response
+                    .take()
+                    .expect("a future is not polled after it is ready");
+                Poll::Ready(Ok(response))
+            }
+        }
+    }
+}
+
+/// Returns the error for a request over the URI, header or cookie limits.
+fn check_request_limits(request: &Request) -> Result<(), AppError> {
     let uri = request.uri();
     let uri_bytes = uri.path().len() + uri.query().map_or(0, |query| query.len() + 1);
     if uri_bytes > MAX_URI_BYTES {
-        return AppError::UriTooLong(MAX_URI_BYTES).into_response();
+        return Err(AppError::UriTooLong(MAX_URI_BYTES));
     }
 
     let header_bytes: usize = request
@@ -114,7 +186,7 @@ async fn enforce_request_limits(request: Request, next: Next) -> Response {
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     if header_bytes > MAX_HEADER_BYTES {
-        return AppError::HeadersTooLarge(MAX_HEADER_BYTES).into_response();
+        return Err(AppError::HeadersTooLarge(MAX_HEADER_BYTES));
     }
 
     let cookie_count: usize = request
@@ -124,10 +196,9 @@ async fn enforce_request_limits(request: Request, next: Next) -> Response {
         .map(|value| value.as_bytes().split(|byte| *byte == b';').count())
         .sum();
     if cookie_count > MAX_COOKIES {
-        return AppError::TooManyCookies(MAX_COOKIES).into_response();
+        return Err(AppError::TooManyCookies(MAX_COOKIES));
     }
-
-    next.run(request).await
+    Ok(())
 }
 
 async fn reject_unknown_route() -> Response {

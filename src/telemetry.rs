@@ -11,8 +11,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
+use axum::http::{self, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use rand::RngCore;
 use tower::{Layer, Service};
@@ -56,15 +55,69 @@ pub fn init(config: &LogConfig) -> Result<WorkerGuard, Box<dyn std::error::Error
     Ok(guard)
 }
 
-/// Route middleware that copies the matched route into the response, where
+/// Route layer that copies the matched route into the response, where
 /// [`RequestLogLayer`] (which runs before routing) can read it.
-pub async fn record_matched_path(request: Request, next: Next) -> Response {
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let mut response = next.run(request).await;
-    if let Some(matched) = matched {
-        response.extensions_mut().insert(matched);
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordMatchedPathLayer;
+
+impl<S> Layer<S> for RecordMatchedPathLayer {
+    type Service = RecordMatchedPath<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RecordMatchedPath { inner }
     }
-    response
+}
+
+/// The service of [`RecordMatchedPathLayer`].
+#[derive(Debug, Clone)]
+pub struct RecordMatchedPath<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for RecordMatchedPath<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RecordMatchedPathFuture<S::Future>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let matched = request.extensions().get::<MatchedPath>().cloned();
+        RecordMatchedPathFuture {
+            inner: self.inner.call(request),
+            matched,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RecordMatchedPath`].
+    pub struct RecordMatchedPathFuture<F> {
+        #[pin]
+        inner: F,
+        matched: Option<MatchedPath>,
+    }
+}
+
+impl<F> Future for RecordMatchedPathFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(mut response) = ready!(this.inner.poll(context));
+        if let Some(matched) = this.matched.take() {
+            response.extensions_mut().insert(matched);
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// Layer that gives every request an id and logs one line when it ends:
@@ -90,11 +143,11 @@ pub struct RequestLog<S> {
     inner: S,
 }
 
-impl<S> Service<Request> for RequestLog<S>
+impl<S, B> Service<Request> for RequestLog<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = http::Response<B>, Error = Infallible>,
 {
-    type Response = Response;
+    type Response = http::Response<B>;
     type Error = Infallible;
     type Future = RequestLogFuture<S::Future>;
 
@@ -150,11 +203,11 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F> Future for RequestLogFuture<F>
+impl<F, B> Future for RequestLogFuture<F>
 where
-    F: Future<Output = Result<Response, Infallible>>,
+    F: Future<Output = Result<http::Response<B>, Infallible>>,
 {
-    type Output = Result<Response, Infallible>;
+    type Output = Result<http::Response<B>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -167,7 +220,7 @@ where
 }
 
 /// Sets the request id on the response and logs the request line.
-fn finish_request(response: &mut Response, start: RequestStart) {
+fn finish_request<B>(response: &mut http::Response<B>, start: RequestStart) {
     let RequestStart {
         started,
         request_id,

@@ -198,7 +198,7 @@ impl Sandbox {
                 get(token::exchange).post(token::exchange),
             )
             .route("/{version}/me/accounts", get(accounts::list))
-            .route_layer(middleware::from_fn(crate::telemetry::record_matched_path))
+            .route_layer(crate::telemetry::RecordMatchedPathLayer)
             .fallback(graph::unknown_path)
             .with_state(self.clone());
 
