@@ -18,6 +18,8 @@ pub const DEFAULT_GRAPH_VERSION: &str = "v25.0";
 /// The oldest Graph API version Facebook still served in December 2026; v20.0
 /// was retired on 24 September 2026. Older versions are silently upgraded by
 /// Facebook, which may change responses, so start-up warns about them.
+/// NOTE: v21.0 is listed as available until 21 January 2027, so this needs
+/// updating after that date.
 pub const OLDEST_SERVED_GRAPH_VERSION: (u32, u32) = (21, 0);
 
 pub const DEFAULT_SCOPES: &str = "pages_messaging,pages_show_list";

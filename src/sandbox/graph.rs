@@ -6,14 +6,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::store::random_alphanumeric;
+use crate::config::OLDEST_SERVED_GRAPH_VERSION;
 
-/// Oldest Graph API version Facebook still serves. v20.0 was available until Sep 24, 2026 (Meta's
-/// versions changelog), and calls naming a retired version are served by the oldest live one.
-/// NOTE: this is fixed as of late 2026, but v21.0 itself is listed as available until
-/// Jan 21, 2027, so the constant needs updating after that date.
+/// Oldest Graph API version Facebook still serves: calls naming a retired
+/// version are served by it. The same date-bound fact the start-up warning uses.
 pub(super) const OLDEST_SERVED_VERSION: ApiVersion = ApiVersion {
-    major: 21,
-    minor: 0,
+    major: OLDEST_SERVED_GRAPH_VERSION.0,
+    minor: OLDEST_SERVED_GRAPH_VERSION.1,
 };
 
 /// A Graph API version from a request path, such as `v21.0`.
