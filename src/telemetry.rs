@@ -186,7 +186,7 @@ where
     }
 }
 
-/// What the request line needs from the start of a request.
+/// Values taken at the start of a request for its log line.
 struct RequestStart {
     started: Instant,
     request_id: String,

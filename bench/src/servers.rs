@@ -97,7 +97,7 @@ pub async fn run_all(cli: &Cli, binary: &Path, cores: Option<Cores>) -> Result<S
     }
 
     // Both servers run at once and their measurements alternate, round after
-    // round, so a slow spell of the machine hits both alike; each row is the
+    // round, so a slow spell of the machine hits both alike. Each row is the
     // round with the median requests per second.
     eprintln!(
         "measuring the bare hyper server and the service in {} interleaved rounds",

@@ -18,7 +18,7 @@
 //! while the first callback still waits on Facebook) both pass the check;
 //! Facebook's single-use codes then reject the second with `code_used`.
 //! A sibling subdomain that can set cookies for this host could also plant a
-//! login of its own; the `__Host-` cookie prefix would prevent that, but it
+//! login of its own. The `__Host-` cookie prefix would prevent that, but it
 //! requires `Path=/` and https.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
